@@ -1,0 +1,10 @@
+"""Binding: put a container interface onto the Neutron port's backend.
+
+Two kinds of drivers, both found by entry point:
+- a *link* driver makes the container's interface (veth on bare metal; vlan/macvlan/ipvlan when nested in a
+  VM);
+- a *plug* driver attaches the host end of a veth to whatever Neutron bound the port to (by
+  ``binding:vif_type``).
+
+The driver layer only uses the facade, ``courier.binding.manager.Binder``.
+"""

@@ -1,0 +1,69 @@
+"""The two binding driver interfaces (cf. os-vif's PluginBase: describe, plug, unplug)."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Callable
+from typing import ClassVar
+
+from oslo_config import cfg
+
+from courier.binding.vif import VIF
+
+# Blocks until the port forwards traffic; raises PortNotReady after the given number of seconds.
+WaitReady = Callable[[float], None]
+
+
+def _ready_at_once(timeout: float) -> None:
+    """For backends that forward as soon as they are plugged."""
+
+
+class LinkDriver(abc.ABC):
+    """Makes the container's interface in the host namespace, ready for Docker to move into the sandbox."""
+
+    name: ClassVar[str]
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        self.conf = conf
+
+    @abc.abstractmethod
+    def create(self, vif: VIF) -> str:
+        """Create the interface for ``vif``; return the name Docker must move (Join's ``SrcName``).
+
+        Idempotent.
+        """
+
+    @abc.abstractmethod
+    def delete(self, vif: VIF) -> None:
+        """Remove what ``create`` made; no error if it is already (partly) gone."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, default no-op
+        """Release what the driver holds (connections, threads)."""
+
+
+class PlugDriver(abc.ABC):
+    """Attaches the host end of a veth to the backend Neutron bound the port to."""
+
+    vif_types: ClassVar[tuple[str, ...]]
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        self.conf = conf
+
+    @abc.abstractmethod
+    def plug(self, vif: VIF) -> None:
+        """Connect ``vif.host_ifname`` to the backend. Idempotent."""
+
+    @abc.abstractmethod
+    def unplug(self, vif: VIF) -> None:
+        """Disconnect; no error if already gone."""
+
+    def watch_ready(self, vif: VIF) -> contextlib.AbstractContextManager[WaitReady]:
+        """Start watching for ``vif`` to forward traffic; entered *before* ``plug`` so no change is missed.
+
+        The context yields ``wait(timeout)``. Default: ready as soon as plugged.
+        """
+        return contextlib.nullcontext(_ready_at_once)
+
+    def close(self) -> None:  # noqa: B027 - optional hook, default no-op
+        """Release what the driver holds (connections, threads)."""

@@ -1,0 +1,17 @@
+"""Binding failures, each with a message an operator can act on."""
+
+
+class BindingError(Exception):
+    """The container interface could not be set up or torn down."""
+
+
+class UnsupportedVifType(BindingError):
+    """No plug driver and no <bindir>/<vif_type> executable handles the port's binding:vif_type."""
+
+
+class PortNotBound(BindingError):
+    """Neutron did not bind the port (vif_type ``unbound`` or ``binding_failed``)."""
+
+
+class PortNotReady(BindingError):
+    """The port did not start forwarding within the configured timeout."""

@@ -1,0 +1,150 @@
+"""The binding facade the driver calls on Join and Leave: link driver + plug driver + readiness wait."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from oslo_config import cfg
+
+from courier.binding import registry, settings
+from courier.binding.base import LinkDriver, PlugDriver
+from courier.binding.errors import BindingError, PortNotBound, UnsupportedVifType
+from courier.binding.plugs.executable import ExecutablePlug, executable_path
+from courier.binding.vif import VIF
+
+LOG = logging.getLogger(__name__)
+
+NOT_BOUND = ("unbound", "binding_failed", "")
+# Unplugged on unbind when the port no longer says how it was plugged (e.g. its binding was cleared).
+FALLBACK_UNPLUG = "ovs"
+
+
+class Binder:
+    """Created once per process; drivers (and the OVSDB connection) are set up on first use. Thread-safe."""
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        self._conf = conf
+        self._link = _load_link(conf)
+        self._plugs: dict[str, PlugDriver] = {}
+        self._lock = threading.Lock()
+
+    def bind(self, vif: VIF) -> str:
+        """Create the interface, plug it and wait until it forwards; return the name Docker moves (SrcName).
+
+        On failure nothing is left behind and a BindingError (PortNotBound, UnsupportedVifType, PortNotReady,
+        ...) says what went wrong.
+        """
+        plug = self._plug_for(vif)  # before touching anything: unsupported ports fail cleanly
+        timeout = settings.ready_timeout(self._conf)
+        started = time.monotonic()
+        step = f"create veth pair {vif.host_ifname}/{vif.container_ifname}"
+        try:
+            src_name = self._link.create(vif)
+            step = f"plug {vif.host_ifname} (vif_type {vif.vif_type})"
+            if timeout > 0:
+                with plug.watch_ready(vif) as wait_ready:
+                    plug.plug(vif)
+                    step = f"wait for port {vif.port_id} to forward traffic"
+                    wait_ready(timeout)
+            else:
+                plug.plug(vif)
+        except BaseException as exc:
+            self._undo(plug, vif)
+            if isinstance(exc, BindingError) or not isinstance(exc, Exception):
+                raise
+            raise BindingError(f"Binding Neutron port {vif.port_id} (endpoint {vif.endpoint_id}) failed to "
+                               f"{step}: {exc}") from exc
+        LOG.info("Bound port %s (vif_type %s) to %s in %.3f s", vif.port_id, vif.vif_type, vif.host_ifname,
+                 time.monotonic() - started)
+        return src_name
+
+    def unbind(self, vif: VIF) -> None:
+        """Unplug and delete the interface; idempotent, and goes on past missing pieces and failing steps."""
+        problems = []
+        plug, best_effort = self._plug_for_unbind(vif)
+        if plug is not None:
+            try:
+                plug.unplug(vif)
+            except Exception as exc:
+                if best_effort:
+                    LOG.debug("Best-effort unplug of port %s failed: %s", vif.port_id, exc)
+                else:
+                    problems.append(str(exc))
+        try:
+            self._link.delete(vif)
+        except Exception as exc:
+            problems.append(str(exc))
+        if problems:
+            raise BindingError(f"Unbinding Neutron port {vif.port_id} (endpoint {vif.endpoint_id}) left "
+                               "things behind: " + "; ".join(problems))
+        LOG.info("Unbound port %s from %s", vif.port_id, vif.host_ifname)
+
+    def close(self) -> None:
+        with self._lock:
+            plugs, self._plugs = list(self._plugs.values()), {}
+        drivers: list[LinkDriver | PlugDriver] = [*plugs, self._link]
+        for driver in drivers:
+            try:
+                driver.close()
+            except Exception:
+                LOG.exception("Closing binding driver %s failed", type(driver).__name__)
+
+    def _undo(self, plug: PlugDriver, vif: VIF) -> None:
+        for what, action in (("unplug", plug.unplug), ("delete the interface", self._link.delete)):
+            try:
+                action(vif)
+            except Exception:
+                LOG.exception("Cleaning up after the failed bind of port %s: could not %s", vif.port_id, what)
+
+    def _plug_for(self, vif: VIF) -> PlugDriver:
+        if vif.vif_type in NOT_BOUND:
+            raise PortNotBound(
+                f"Neutron port {vif.port_id} is not bound (binding:vif_type={vif.vif_type or 'unset'}): no "
+                f"mechanism driver bound it to host '{settings.host_id(self._conf)}'. That binding host id "
+                "probably isn't a Neutron/OVN chassis; for ML2/OVN it must equal the system-id of this "
+                "host's ovn-controller (external_ids:system-id in Open_vSwitch). Set [binding] host_id if it "
+                "differs from the hostname.")
+        plug = self._plug(vif.vif_type)
+        if plug is None:
+            bindir = settings.bindir(self._conf)
+            builtin = ", ".join(sorted(registry.entry_points(registry.PLUG_GROUP)))
+            raise UnsupportedVifType(
+                f"Neutron port {vif.port_id} has binding:vif_type={vif.vif_type}, which Courier cannot plug: "
+                f"there is no plug driver for it (available: {builtin}) and no executable "
+                f"{bindir}/{vif.vif_type}.")
+        return plug
+
+    def _plug_for_unbind(self, vif: VIF) -> tuple[PlugDriver | None, bool]:
+        """The plug driver to undo, and whether it is only a guess (its failures are then ignored)."""
+        plug = None if vif.vif_type in NOT_BOUND else self._plug(vif.vif_type)
+        if plug is not None:
+            return plug, False
+        return self._plug(FALLBACK_UNPLUG), True
+
+    def _plug(self, vif_type: str) -> PlugDriver | None:
+        with self._lock:
+            if vif_type in self._plugs:
+                return self._plugs[vif_type]
+            driver_class = registry.load(registry.PLUG_GROUP, vif_type)
+            if driver_class is None:
+                if executable_path(settings.bindir(self._conf), vif_type) is None:
+                    return None
+                driver_class = ExecutablePlug
+            if not issubclass(driver_class, PlugDriver):
+                raise BindingError(f"Plug driver {driver_class.__name__} for vif_type {vif_type} is not a "
+                                   "PlugDriver")
+            self._plugs[vif_type] = driver_class(self._conf)
+            return self._plugs[vif_type]
+
+
+def _load_link(conf: cfg.ConfigOpts) -> LinkDriver:
+    name = settings.link_driver_name(conf)
+    driver_class = registry.load(registry.LINK_GROUP, name)
+    if driver_class is None or not issubclass(driver_class, LinkDriver):
+        available = ", ".join(sorted(registry.entry_points(registry.LINK_GROUP)))
+        configured = settings.value(conf, "binding", "driver", name)
+        raise BindingError(f"[binding] driver = {configured}: Courier has no link driver '{name}' "
+                           f"(available: {available})")
+    return driver_class(conf)

@@ -1,0 +1,141 @@
+"""Netlink and sysctl helpers for host devices, over short-lived pyroute2 ``IPRoute`` handles (no IPDB)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from courier.binding.errors import BindingError
+
+LOG = logging.getLogger(__name__)
+
+PROC_SYS_NET = Path("/proc/sys/net")
+ETHTOOL_TIMEOUT = 10.0
+# 8: never answer ARP for any local address; the host end is a pure L2 port.
+ARP_IGNORE_NEVER = 8
+
+
+def index(ipr: IPRoute, ifname: str) -> int | None:
+    found = ipr.link_lookup(ifname=ifname)
+    return found[0] if found else None
+
+
+def exists(ifname: str) -> bool:
+    with IPRoute() as ipr:
+        return index(ipr, ifname) is not None
+
+
+def delete(ipr: IPRoute, ifname: str) -> bool:
+    """Delete ``ifname``; False if it was not there (deleting one end of a veth also removes the other)."""
+    idx = index(ipr, ifname)
+    if idx is None:
+        return False
+    try:
+        ipr.link("del", index=idx)
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:  # went away in the meantime
+            return False
+        raise
+    return True
+
+
+def link_kind(ipr: IPRoute, ifname: str) -> str | None:
+    idx = index(ipr, ifname)
+    if idx is None:
+        return None
+    info = ipr.link("get", index=idx)[0].get("IFLA_LINKINFO")
+    return info.get("IFLA_INFO_KIND") if info else None
+
+
+def create_veth(ipr: IPRoute, name: str, peer: str, mtu: int, peer_mac: str | None = None) -> None:
+    """Create a veth pair, both ends down, replacing any device already holding either name."""
+    for stale in (name, peer):
+        if delete(ipr, stale):
+            LOG.warning("Replaced existing device %s", stale)
+    peer_attrs: dict[str, Any] = {"ifname": peer, "mtu": mtu}
+    if peer_mac:
+        peer_attrs["address"] = peer_mac.lower()
+    ipr.link("add", ifname=name, kind="veth", mtu=mtu, peer=peer_attrs)
+
+
+def ensure_bridge(ipr: IPRoute, name: str) -> None:
+    """Linux bridge ``name``, created if missing: no STP and no forward delay, so ports forward at once."""
+    if index(ipr, name) is None:
+        try:
+            ipr.link("add", ifname=name, kind="bridge", br_forward_delay=0, br_stp_state=0)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:  # another bind created it concurrently
+                raise
+        else:
+            isolate_host_port(name)
+    set_up(ipr, name)
+
+
+def set_master(ipr: IPRoute, ifname: str, bridge: str | None) -> None:
+    """Enslave ``ifname`` to ``bridge`` (None: release it)."""
+    idx = index(ipr, ifname)
+    if idx is None:
+        raise BindingError(f"Device {ifname} does not exist")
+    master = 0
+    if bridge is not None:
+        master_idx = index(ipr, bridge)
+        if master_idx is None:
+            raise BindingError(f"Bridge {bridge} does not exist")
+        master = master_idx
+    ipr.link("set", index=idx, master=master)
+
+
+def set_up(ipr: IPRoute, ifname: str) -> None:
+    idx = index(ipr, ifname)
+    if idx is None:
+        raise BindingError(f"Device {ifname} does not exist")
+    ipr.link("set", index=idx, state="up")
+
+
+def write_sysctl(relative: str, value: str) -> bool:
+    """Write /proc/sys/net/<relative>; False if it does not exist (e.g. IPv6 disabled on the host)."""
+    path = PROC_SYS_NET / relative
+    try:
+        path.write_text(value)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def isolate_host_port(ifname: str) -> None:
+    """A host-side L2 port must stay silent: no IPv6 (link-local, RS, DAD), no ARP replies for host addresses.
+
+    Call before the device goes up, so it never sends anything of its own.
+    """
+    write_sysctl(f"ipv6/conf/{ifname}/disable_ipv6", "1")
+    if not write_sysctl(f"ipv4/conf/{ifname}/arp_ignore", str(ARP_IGNORE_NEVER)):
+        raise BindingError(f"Cannot set arp_ignore on {ifname}: /proc/sys/net/ipv4/conf/{ifname} is missing")
+
+
+def disable_tx_checksum(ifname: str) -> None:
+    """``ethtool -K <ifname> tx off``: the userspace OVS datapath passes TCP with bad checksums otherwise."""
+    try:
+        from pyroute2.ethtool import Ethtool
+
+        with Ethtool() as ethtool:
+            ethtool.set_offload_flag(ifname, "tx-checksumming", 0)
+        return
+    except Exception as exc:  # any pyroute2 ethtool failure: the ethtool command may still work
+        LOG.debug("pyroute2 ethtool could not turn TX checksum offload off on %s (%s); trying ethtool(8)",
+                  ifname, exc)
+    try:
+        result = subprocess.run(["ethtool", "-K", ifname, "tx", "off"], capture_output=True, text=True,
+                                timeout=ETHTOOL_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BindingError(f"Cannot turn TX checksum offload off on {ifname} (needed for TCP on the "
+                           f"userspace OVS datapath): pyroute2's ethtool failed and running ethtool(8) "
+                           f"failed: {exc}") from exc
+    if result.returncode != 0:
+        raise BindingError(f"Cannot turn TX checksum offload off on {ifname}: 'ethtool -K {ifname} tx off' "
+                           f"exited with status {result.returncode}: {result.stderr.strip()}")

@@ -1,0 +1,166 @@
+"""vif_type ``ovs``: the host end goes into an OVS bridge, natively through OVSDB (no ovs-vsctl).
+
+With ``vif_details.ovs_hybrid_plug`` the host end goes into a per-port Linux bridge ``qbr<port>`` joined to
+OVS by a ``qvb<port>``/``qvo<port>`` veth pair, as os-vif and kuryr's ovs script do (for iptables firewalls).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+
+from oslo_config import cfg
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from courier.binding import netdev, ovsdb, settings
+from courier.binding.base import PlugDriver, WaitReady
+from courier.binding.errors import BindingError, PortNotReady
+from courier.binding.ovsdb import InterfaceState
+from courier.binding.vif import IFNAMSIZ, VIF
+
+LOG = logging.getLogger(__name__)
+
+OVN_INSTALLED = "ovn-installed"
+
+
+def hybrid_names(port_id: str) -> tuple[str, str, str]:
+    """(qbr, qvb, qvo) device names of a hybrid plug, named after the port like os-vif does."""
+    def name(prefix: str) -> str:
+        return (prefix + port_id)[:IFNAMSIZ - 1]
+
+    return name("qbr"), name("qvb"), name("qvo")
+
+
+def is_hybrid(vif: VIF) -> bool:
+    return bool(vif.vif_details.get("ovs_hybrid_plug", False))
+
+
+class OvsPlug(PlugDriver):
+    vif_types = ("ovs",)
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        super().__init__(conf)
+        self._db: ovsdb.Ovsdb | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            db, self._db = self._db, None
+        if db is not None:
+            ovsdb.release(db)
+
+    def _ovsdb(self) -> ovsdb.Ovsdb:
+        with self._lock:
+            if self._db is None:
+                self._db = ovsdb.acquire(settings.ovsdb_connection(self.conf),
+                                         settings.ovsdb_timeout(self.conf))
+            return self._db
+
+    def bridge(self, vif: VIF) -> str:
+        return str(vif.vif_details.get("bridge_name") or settings.integration_bridge(self.conf))
+
+    def ovs_ifname(self, vif: VIF) -> str:
+        """The interface OVS sees: the host end, or qvo<port> with a hybrid plug."""
+        return hybrid_names(vif.port_id)[2] if is_hybrid(vif) else vif.host_ifname
+
+    def plug(self, vif: VIF) -> None:
+        bridge = self.bridge(vif)
+        db = self._ovsdb()
+        if not db.bridge_exists(bridge):
+            raise BindingError(f"OVS bridge {bridge} does not exist (Neutron port {vif.port_id}); it comes "
+                               "from vif_details.bridge_name or [courier] integration_bridge")
+        if is_hybrid(vif):
+            self._plug_linux_bridge(vif)
+        ifname = self.ovs_ifname(vif)
+        external_ids = {
+            "iface-id": vif.port_id,
+            "attached-mac": vif.mac_address,
+            "iface-status": "active",
+            "vm-uuid": vif.endpoint_id,
+            "owner": "courier",
+        }
+        try:
+            db.add_port(bridge, ifname, external_ids, vif.mtu)
+            state = db.interface(ifname)
+        except Exception as exc:
+            raise BindingError(f"Cannot add {ifname} to OVS bridge {bridge} for Neutron port {vif.port_id}: "
+                               f"{exc}") from exc
+        if state is not None and (state.error or state.ofport == -1):
+            raise BindingError(f"OVS could not attach {ifname} to bridge {bridge} (Neutron port "
+                               f"{vif.port_id}): {state.error or 'ofport -1'}")
+        LOG.debug("Plugged %s into OVS bridge %s for port %s", ifname, bridge, vif.port_id)
+
+    def _plug_linux_bridge(self, vif: VIF) -> None:
+        qbr, qvb, qvo = hybrid_names(vif.port_id)
+        try:
+            with IPRoute() as ipr:
+                netdev.ensure_bridge(ipr, qbr)
+                if netdev.link_kind(ipr, qvb) != "veth" or netdev.index(ipr, qvo) is None:
+                    netdev.create_veth(ipr, qvb, qvo, vif.mtu)
+            for name in (qvb, qvo):
+                netdev.isolate_host_port(name)
+            with IPRoute() as ipr:
+                netdev.set_master(ipr, qvb, qbr)
+                netdev.set_master(ipr, vif.host_ifname, qbr)
+                for name in (qvb, qvo, vif.host_ifname):
+                    netdev.set_up(ipr, name)
+        except NetlinkError as exc:
+            raise BindingError(f"Cannot build the hybrid plug {qbr}/{qvb}/{qvo} for Neutron port "
+                               f"{vif.port_id}: {exc}") from exc
+
+    def unplug(self, vif: VIF) -> None:
+        # Both plug styles are undone: the vif_details seen at unbind may not be those seen at bind.
+        qbr, qvb, qvo = hybrid_names(vif.port_id)
+        problems = []
+        try:
+            self._ovsdb().del_ports(vif.host_ifname, qvo)
+        except Exception as exc:
+            problems.append(f"cannot remove OVS ports {vif.host_ifname}/{qvo}: {exc}")
+        try:
+            with IPRoute() as ipr:
+                for name in (qvb, qbr):
+                    netdev.delete(ipr, name)
+        except NetlinkError as exc:
+            problems.append(f"cannot delete {qvb}/{qbr}: {exc}")
+        if problems:
+            raise BindingError(f"Unplugging Neutron port {vif.port_id} from OVS: " + "; ".join(problems))
+
+    def watch_ready(self, vif: VIF) -> contextlib.AbstractContextManager[WaitReady]:
+        return self._watch_ready(vif)
+
+    @contextlib.contextmanager
+    def _watch_ready(self, vif: VIF) -> Iterator[WaitReady]:
+        db = self._ovsdb()
+        ifname = self.ovs_ifname(vif)
+        # ovn-controller marks an interface once its flows are in. Without OVN (e.g. the ML2/OVS agent)
+        # nothing marks it, so the most we can tell is that vswitchd attached it.
+        with_ovn = "ovn-remote" in db.switch_external_ids()
+
+        def settled(state: InterfaceState) -> bool:
+            if state.error or state.ofport == -1:
+                return True
+            if with_ovn:
+                return state.external_ids.get(OVN_INSTALLED) == "true"
+            return state.ofport is not None and state.ofport > 0
+
+        with db.watch_interface(ifname, settled) as wait_for_interface:
+
+            def wait(timeout: float) -> None:
+                state = wait_for_interface(timeout)
+                if state is None and with_ovn:
+                    raise PortNotReady(
+                        f"Neutron port {vif.port_id} is not ready: OVN did not mark OVS interface {ifname} "
+                        f"external_ids:{OVN_INSTALLED}=true within {timeout:g} s. Check that ovn-controller "
+                        f"runs on this host and that the port is bound to this chassis (binding:host_id="
+                        f"{settings.host_id(self.conf)}); [courier] port_ready_timeout sets the wait.")
+                if state is None:
+                    raise PortNotReady(f"Neutron port {vif.port_id} is not ready: OVS did not attach "
+                                       f"interface {ifname} within {timeout:g} s; is ovs-vswitchd running?")
+                if state.error or state.ofport == -1:
+                    raise PortNotReady(f"Neutron port {vif.port_id} is not ready: OVS reports an error on "
+                                       f"{ifname}: {state.error or 'ofport -1'}")
+
+            yield wait

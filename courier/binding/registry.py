@@ -1,0 +1,42 @@
+"""Finds binding drivers by entry point; a built-in table covers a Courier without installed metadata."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+
+LOG = logging.getLogger(__name__)
+
+LINK_GROUP = "courier.link_drivers"
+PLUG_GROUP = "courier.plug_drivers"  # entry point name = the binding:vif_type it plugs
+
+BUILTIN: dict[str, dict[str, str]] = {
+    LINK_GROUP: {
+        "veth": "courier.binding.links.veth:VethLink",
+    },
+    PLUG_GROUP: {
+        "ovs": "courier.binding.plugs.ovs:OvsPlug",
+        "bridge": "courier.binding.plugs.bridge:BridgePlug",
+        "tap": "courier.binding.plugs.tap:TapPlug",
+    },
+}
+
+
+def entry_points(group: str) -> dict[str, importlib.metadata.EntryPoint]:
+    """Built-in drivers, overridden and extended by installed entry points of ``group``."""
+    found = {name: importlib.metadata.EntryPoint(name, target, group)
+             for name, target in BUILTIN.get(group, {}).items()}
+    for ep in importlib.metadata.entry_points(group=group):
+        found[ep.name] = ep
+    return found
+
+
+def load(group: str, name: str) -> type | None:
+    """The driver class registered as ``name`` in ``group``; None if there is none."""
+    ep = entry_points(group).get(name)
+    if ep is None:
+        return None
+    driver = ep.load()
+    if not isinstance(driver, type):
+        raise TypeError(f"Entry point {group}:{name} ({ep.value}) is not a class")
+    return driver

@@ -1,0 +1,94 @@
+"""Options, read with oslo.config so that an existing kuryr.conf works unchanged.
+
+kuryr-libnetwork/kuryr-lib options keep their section, name and default; options Courier adds live in
+``[courier]`` so they never collide with a future upstream option.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from keystoneauth1 import loading as ks_loading
+from oslo_config import cfg
+
+CONF = cfg.CONF
+
+DEFAULT_CONFIG_FILES = ["/etc/kuryr/kuryr.conf"]
+
+default_opts = [
+    cfg.StrOpt("kuryr_uri", default=None,
+               help="TCP URI to serve on, e.g. http://127.0.0.1:23750. Unset (the default): unix socket only."),
+    cfg.StrOpt("bindir", default="/usr/libexec/kuryr",
+               help="Directory of executables named after a vif_type, run to plug ports of that type."),
+    cfg.StrOpt("capability_scope", default="local", choices=["local", "global"],
+               help="Scope reported to Docker."),
+    cfg.StrOpt("capability_connectivity_scope", default="",
+               help="ConnectivityScope reported to Docker; empty means the same as capability_scope."),
+    cfg.BoolOpt("process_external_connectivity", default=True,
+                help="Accepted for kuryr.conf compatibility; port mappings are left to Neutron."),
+    cfg.BoolOpt("enable_ssl", default=False, help="Serve TLS on kuryr_uri."),
+    cfg.StrOpt("ssl_cert_file", help="TLS certificate for kuryr_uri."),
+    cfg.StrOpt("ssl_key_file", help="TLS key for kuryr_uri."),
+    cfg.StrOpt("ssl_ca_file", help="CA that client certificates must chain to (mutual TLS)."),
+]
+
+neutron_opts = [
+    cfg.StrOpt("default_subnetpool_v4", default="kuryr",
+               help="Name of the subnetpool that networks created without --subnet take IPv4 prefixes from."),
+    cfg.StrOpt("default_subnetpool_v6", default="kuryr6",
+               help="Name of the subnetpool that networks created without --subnet take IPv6 prefixes from."),
+    cfg.BoolOpt("enable_dhcp", default=True, help="enable_dhcp on subnets Courier creates."),
+    cfg.IntOpt("vif_plugging_timeout", default=0,
+               help="kuryr-libnetwork's wait for port ACTIVE; when > 0 it overrides [courier] port_ready_timeout."),
+    cfg.StrOpt("endpoint_type", default="public", help="Catalog interface used to find Neutron."),
+    cfg.StrOpt("region_name", help="Region of the Neutron endpoint."),
+]
+
+binding_opts = [
+    cfg.StrOpt("driver", default="kuryr.lib.binding.drivers.veth",
+               help="How the container interface is made: veth, or nested vlan/macvlan/ipvlan. kuryr-lib module "
+                    "paths are accepted and mapped to Courier drivers."),
+    cfg.StrOpt("link_iface", default="", help="VM interface that nested containers hang off."),
+    cfg.StrOpt("veth_dst_prefix", default="eth", help="Prefix Docker gives container interfaces (DstPrefix)."),
+    cfg.StrOpt("host_id", default=None, help="binding:host_id for ports; default: this host's name."),
+]
+
+courier_opts = [
+    cfg.StrOpt("driver_name", default="kuryr",
+               help="Docker driver name: the socket is <plugin_dir>/<driver_name>.sock."),
+    cfg.StrOpt("plugin_dir", default="/run/docker/plugins", help="Where Docker discovers plugin sockets."),
+    cfg.StrOpt("cloud", default=None,
+               help="Use this clouds.yaml entry for Neutron instead of the [neutron] keystoneauth options."),
+    cfg.StrOpt("ovsdb_connection", default="unix:/run/openvswitch/db.sock", help="Local OVSDB."),
+    cfg.StrOpt("integration_bridge", default="br-int",
+               help="OVS bridge for vif_type=ovs when vif_details names none."),
+    cfg.FloatOpt("port_ready_timeout", default=20.0,
+                 help="Seconds Join waits for the port to forward traffic (0: do not wait)."),
+    cfg.FloatOpt("neutron_timeout", default=10.0, help="Seconds before a Neutron API call is given up."),
+    cfg.StrOpt("metrics_listen", default=None, help="host:port for Prometheus /metrics; unset: off."),
+    cfg.IntOpt("max_request_bytes", default=1 << 20, help="Largest request body accepted from Docker."),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts = CONF) -> None:
+    conf.register_opts(default_opts)
+    conf.register_opts(neutron_opts, group="neutron")
+    ks_loading.register_session_conf_options(conf, "neutron")
+    ks_loading.register_auth_conf_options(conf, "neutron")
+    conf.register_opts(binding_opts, group="binding")
+    conf.register_opts(courier_opts, group="courier")
+
+
+def load(argv: list[str] | None = None, conf: cfg.ConfigOpts = CONF) -> cfg.ConfigOpts:
+    """Parse the command line and config files (default /etc/kuryr/kuryr.conf when it exists)."""
+    import os
+
+    if "kuryr_uri" not in conf:
+        register_opts(conf)
+    default_files = [f for f in DEFAULT_CONFIG_FILES if os.path.exists(f)]
+    conf(argv or [], project="kuryr", default_config_files=default_files)
+    return conf
+
+
+def binding_host_id(conf: cfg.ConfigOpts = CONF) -> str:
+    return conf.binding.host_id or socket.gethostname()

@@ -1,0 +1,1 @@
+"""What Docker's calls mean in Neutron: pools, networks, endpoints; the cache Neutron can always rebuild."""

@@ -1,0 +1,175 @@
+"""Docker endpoints: the Neutron port gets the endpoint's identity; Join binds it, Leave unbinds it."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from oslo_config import cfg
+
+from courier import logcontext, metrics
+from courier.api import models as m
+from courier.binding.manager import Binder
+from courier.binding.vif import VIF, FixedIP
+from courier.driver import options as o
+from courier.driver.lookup import Lookup
+from courier.driver.ports import ENDPOINT_OWNED, Ports, address_only
+from courier.driver.state import EndpointRecord, NetworkRecord, State
+from courier.exceptions import InvalidRequest, NotFound
+from courier.neutron import models as nm
+from courier.neutron import tags
+from courier.neutron.api import Neutron
+
+LOG = logging.getLogger(__name__)
+
+
+class Endpoints:
+    def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, state: State, lookup: Lookup, ports: Ports,
+                 binder: Binder):
+        self._conf, self._neutron, self._state = conf, neutron, state
+        self._lookup, self._ports, self._binder = lookup, ports, binder
+        # Independent Neutron updates of one endpoint go out together: one round trip instead of two.
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="neutron")
+
+    def create(self, req: m.CreateEndpointRequest) -> m.CreateEndpointReply:
+        iface = req.Interface or m.EndpointInterface()
+        addresses = [address_only(a, "Interface address") for a in (iface.Address, iface.AddressIPv6) if a]
+        if not addresses:
+            raise InvalidRequest("the endpoint has no IP address: Neutron ports need one (use --ipam-driver "
+                                 "kuryr, or give the network a subnet)")
+        mac = o.normalize_mac(iface.MacAddress, "Interface.MacAddress") if iface.MacAddress else None
+        user_mac = (req.Options or {}).get(o.MAC_OPTION)
+        if user_mac and not mac:
+            mac = o.normalize_mac(str(user_mac), o.MAC_OPTION)
+        with self._state.locks.hold(req.EndpointID):
+            known = self._state.endpoints.get(req.EndpointID)
+            if known is not None:
+                return self._reply(iface, known.port)
+            network = self._lookup.require_network(req.NetworkID)
+            fixed = [(self._subnet_for(network, ip), ip) for ip in addresses]
+            found = {p.id: p for p in (self._lookup.port_by_address(network.network.id, s.id, ip) for s, ip in fixed)
+                     if p is not None}
+            if len(found) > 1:
+                raise InvalidRequest(f"addresses {', '.join(addresses)} belong to different ports: {', '.join(found)}")
+            if found:
+                port = self._attach(next(iter(found.values())), req.EndpointID, mac)
+            else:
+                port = self._ports.create_for_endpoint(
+                    network.network.id, [{"subnet_id": s.id, "ip_address": ip} for s, ip in fixed], mac,
+                    req.EndpointID)
+            logcontext.bind(port=port.id)
+            self._state.endpoints[req.EndpointID] = EndpointRecord(req.EndpointID, network, port)
+            self._state.remember_port(port)
+            return self._reply(iface, port)
+
+    @staticmethod
+    def _reply(iface: m.EndpointInterface, port: nm.Port) -> m.CreateEndpointReply:
+        return m.CreateEndpointReply(Interface=m.EndpointInterfaceReply(
+            MacAddress=None if iface.MacAddress else port.mac_address))
+
+    def _subnet_for(self, network: NetworkRecord, ip: str) -> nm.Subnet:
+        address = ipaddress.ip_address(ip)
+        subnet = next((s for s in network.subnets if address in s.cidr), None)
+        if subnet is None:
+            raise InvalidRequest(f"address {ip} is in no subnet of Neutron network {network.network.id}")
+        return subnet
+
+    def _attach(self, port: nm.Port, endpoint_id: str, mac: str | None) -> nm.Port:
+        """Give the address's port the endpoint's identity: device_id (and name) plus kuryr's endpoint tags."""
+        attrs: dict[str, Any] = {"device_id": endpoint_id}
+        if tags.EXISTING_PORT not in port.tags:
+            attrs["name"] = f"{endpoint_id}-port"
+        if mac and mac != port.mac_address.lower():
+            attrs["mac_address"] = mac
+        new_tags = port.tags | set(tags.docker_id_tags(endpoint_id))
+        update = self._pool.submit(self._neutron.update_port, port.id, **attrs)
+        tagging = self._pool.submit(self._neutron.set_port_tags, port.id, new_tags)
+        tagging.result()
+        return dataclasses.replace(update.result(), tags=frozenset(new_tags))
+
+    def endpoint(self, network_id: str, endpoint_id: str) -> EndpointRecord:
+        cached = self._state.endpoints.get(endpoint_id)
+        if cached is not None:
+            return cached
+        network = self._lookup.require_network(network_id)
+        port = self._lookup.port_by_endpoint(network.network.id, endpoint_id)
+        if port is None:
+            raise NotFound(f"endpoint {endpoint_id[:12]} has no Neutron port on network {network.network.id}")
+        record = EndpointRecord(endpoint_id, network, port)
+        self._state.endpoints[endpoint_id] = record
+        return record
+
+    def join(self, req: m.JoinRequest) -> m.JoinReply:
+        ep = self.endpoint(req.NetworkID, req.EndpointID)
+        logcontext.bind(port=ep.port.id)
+        vif = self.vif(ep)
+        started = time.perf_counter()
+        src_name = self._binder.bind(vif)
+        metrics.BIND_SECONDS.labels(vif_type=vif.vif_type).observe(time.perf_counter() - started)
+        gateways: dict[int, str] = {}
+        routes: list[m.StaticRoute] = []
+        for subnet in self._subnets_of(ep):
+            if subnet.gateway_ip is not None:
+                gateways.setdefault(subnet.ip_version, str(subnet.gateway_ip))
+            routes += [m.StaticRoute(Destination=str(dest), RouteType=0, NextHop=str(hop))
+                       for dest, hop in subnet.host_routes]
+        name = m.InterfaceName(SrcName=src_name, DstPrefix=self._conf.binding.veth_dst_prefix)
+        return m.JoinReply(InterfaceName=name,
+                           Gateway=gateways.get(4, ""), GatewayIPv6=gateways.get(6, ""), StaticRoutes=routes,
+                           DisableGatewayService=True)
+
+    def _subnets_of(self, ep: EndpointRecord) -> list[nm.Subnet]:
+        ids = {f.subnet_id for f in ep.port.fixed_ips}
+        return [s for s in ep.network.subnets if s.id in ids]
+
+    def vif(self, ep: EndpointRecord) -> VIF:
+        subnets = {s.id: s for s in ep.network.subnets}
+        fixed = []
+        for f in ep.port.fixed_ips:
+            subnet = subnets.get(f.subnet_id)
+            if subnet is not None:
+                fixed.append(FixedIP(ipaddress.ip_interface(f"{f.ip_address}/{subnet.cidr.prefixlen}"),
+                                     subnet.gateway_ip))
+        return VIF(endpoint_id=ep.endpoint_id, port_id=ep.port.id, network_id=ep.port.network_id,
+                   mac_address=ep.port.mac_address, mtu=ep.network.network.mtu, vif_type=ep.port.vif_type,
+                   vnic_type=ep.port.vnic_type, vif_details=ep.port.vif_details, fixed_ips=tuple(fixed))
+
+    def leave(self, req: m.EndpointRequest) -> None:
+        self._unbind(req.NetworkID, req.EndpointID)
+
+    def _unbind(self, network_id: str, endpoint_id: str) -> EndpointRecord | None:
+        try:
+            ep = self.endpoint(network_id, endpoint_id)
+        except NotFound:
+            # Neutron forgot it (deleted behind our back): still clear what may be left on this host.
+            self._binder.unbind(VIF(endpoint_id=endpoint_id, port_id="", network_id="", mac_address="", mtu=0,
+                                    vif_type="unknown"))
+            return None
+        self._binder.unbind(self.vif(ep))
+        return ep
+
+    def delete(self, req: m.EndpointRequest) -> None:
+        with self._state.locks.hold(req.EndpointID):
+            ep = self._unbind(req.NetworkID, req.EndpointID)
+            self._state.endpoints.pop(req.EndpointID, None)
+            if ep is not None and ENDPOINT_OWNED in ep.port.tags:
+                self._ports.release_endpoint_port(ep.port)
+
+    def oper_info(self, req: m.EndpointRequest) -> m.EndpointOperInfoReply:
+        try:
+            ep = self.endpoint(req.NetworkID, req.EndpointID)
+        except NotFound:
+            return m.EndpointOperInfoReply(Value={})
+        vif = self.vif(ep)
+        return m.EndpointOperInfoReply(Value={
+            "port_id": ep.port.id, "network_id": ep.port.network_id, "mac_address": ep.port.mac_address,
+            "vif_type": ep.port.vif_type, "host_if": vif.host_ifname, "binding_host": ep.port.host_id,
+            "fixed_ips": [str(f.ip_address) for f in ep.port.fixed_ips],
+        })
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)

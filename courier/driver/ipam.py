@@ -1,0 +1,174 @@
+"""IpamDriver: Docker pools are Neutron subnetpools (or prefixes of one), addresses are Neutron ports."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from oslo_config import cfg
+
+from courier.api import models as m
+from courier.driver import options as o
+from courier.driver.lookup import Lookup
+from courier.driver.ports import Ports, address_only
+from courier.driver.state import PoolRecord, State
+from courier.exceptions import InvalidRequest, NotFound, PoolExhausted
+from courier.neutron import models as nm
+from courier.neutron import tags
+from courier.neutron.api import Neutron
+
+LOG = logging.getLogger(__name__)
+
+
+class IpamDriver:
+    def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, state: State, lookup: Lookup, ports: Ports):
+        self._conf, self._neutron, self._state, self._lookup, self._ports = conf, neutron, state, lookup, ports
+
+    def capabilities(self, _: m.Empty) -> m.IpamCapabilitiesReply:
+        # Docker then sends the endpoint's MAC with RequestAddress, so the port is created (and bound) with it
+        # in one call: Neutron refuses to change the MAC of a bound port later.
+        return m.IpamCapabilitiesReply(RequiresMACAddress=True, RequiresRequestReplay=False)
+
+    def default_address_spaces(self, _: m.Empty) -> m.AddressSpacesReply:
+        return m.AddressSpacesReply(LocalDefaultAddressSpace="no_address_space",
+                                    GlobalDefaultAddressSpace="no_address_space")
+
+    # --- pools -----------------------------------------------------------------------------------------------
+
+    def request_pool(self, req: m.RequestPoolRequest) -> m.RequestPoolReply:
+        opts = o.PoolOptions.parse(req.Options, req.V6)
+        version = 6 if req.V6 else 4
+        if req.SubPool and not req.Pool:
+            raise InvalidRequest("an --ip-range needs a --subnet")
+        chosen = self._lookup.subnetpool_by_option(opts.pool_uuid, opts.pool_name, version)
+        existing_subnet = self._lookup.subnet_by_option(opts.subnet_uuid, opts.subnet_name)
+        ip_range = _network(req.SubPool, "SubPool (--ip-range)", version) if req.SubPool else None
+        if req.Pool:
+            cidr = _network(req.Pool, "Pool", version)
+            if ip_range is not None and not ip_range.subnet_of(cidr):  # type: ignore[arg-type]
+                raise InvalidRequest(f"--ip-range {ip_range} is not inside --subnet {cidr}")
+            if existing_subnet is not None and existing_subnet.cidr != cidr:
+                raise InvalidRequest(f"subnet {existing_subnet.id} is {existing_subnet.cidr}, not {cidr}")
+            self._state.claims.claim(str(cidr))
+            try:
+                record = self._pool_for_cidr(cidr, chosen, opts.shared)
+            except Exception:
+                self._state.claims.abandon(str(cidr))
+                raise
+            record.ip_range = ip_range
+        else:
+            pool = chosen or self._lookup.named_subnetpool(self._default_pool_name(version), version)
+            record = self._prefix_of(pool)
+        if existing_subnet is not None:
+            record.existing_subnet_id = existing_subnet.id
+        self._state.pools[record.pool_id] = record
+        self._state.claims.hold(record)
+        LOG.info("pool %s for %s", record.pool_id, record.cidr)
+        return m.RequestPoolReply(PoolID=record.pool_id, Pool=str(record.cidr))
+
+    def _default_pool_name(self, version: int) -> str:
+        neutron = self._conf.neutron
+        return str(neutron.default_subnetpool_v6 if version == 6 else neutron.default_subnetpool_v4)
+
+    def _pool_for_cidr(self, cidr: nm.IPNetwork, chosen: nm.SubnetPool | None, shared: bool | None) -> PoolRecord:
+        if chosen is not None:
+            if chosen.prefixes == (cidr,):
+                return PoolRecord(pool_id=chosen.id, subnetpool_id=chosen.id, cidr=cidr, dedicated=False)
+            if any(cidr.subnet_of(p) for p in chosen.prefixes if p.version == cidr.version):  # type: ignore[arg-type]
+                return PoolRecord(pool_id=f"{chosen.id}/{cidr}", subnetpool_id=chosen.id, cidr=cidr, dedicated=False)
+            raise InvalidRequest(f"--subnet {cidr} is not inside subnetpool {chosen.name or chosen.id} "
+                                 f"({', '.join(map(str, chosen.prefixes))})")
+        # A subnetpool of its own per Docker pool: two Docker networks may use the same CIDR on different
+        # Neutron networks, which one shared pool would refuse.
+        pool = self._neutron.create_subnetpool(tags.subnetpool_name(str(cidr)), cidr, shared=shared)
+        return PoolRecord(pool_id=pool.id, subnetpool_id=pool.id, cidr=cidr, dedicated=True)
+
+    def _prefix_of(self, pool: nm.SubnetPool) -> PoolRecord:
+        """Pick a free prefix of the pool's default length; Neutron confirms it when the subnet is made."""
+        if not pool.default_prefixlen:
+            raise InvalidRequest(f"subnetpool {pool.name or pool.id} has no default prefix length")
+        used = [s.cidr for s in self._neutron.list_subnets(subnetpool_id=pool.id)]
+        pending = {ipaddress.ip_network(c) for c in self._state.claims.pending_cidrs()}
+        for prefix in pool.prefixes:
+            for candidate in prefix.subnets(new_prefix=pool.default_prefixlen):
+                if candidate in pending or any(candidate.overlaps(u) for u in used):
+                    continue
+                if not self._state.claims.try_claim(str(candidate)):
+                    continue
+                return PoolRecord(pool_id=f"{pool.id}/{candidate}", subnetpool_id=pool.id, cidr=candidate,
+                                  dedicated=False)
+        raise PoolExhausted(f"subnetpool {pool.name or pool.id} has no free /{pool.default_prefixlen} left")
+
+    def release_pool(self, req: m.ReleasePoolRequest) -> m.EmptyReply:
+        self._state.claims.drop(req.PoolID)
+        try:
+            record = self._lookup.pool(req.PoolID)
+        except NotFound:
+            return m.EmptyReply()  # already gone: ReleasePool is idempotent
+        with self._state.locks.hold(req.PoolID):
+            if record.dedicated and record.subnet is None:
+                self._neutron.delete_subnetpool(record.subnetpool_id)
+                self._state.pools.pop(req.PoolID, None)
+            elif record.subnet is not None and record.pool_id in record.subnet.tags:
+                # a pre-existing subnet linked to this pool (kuryr-libnetwork's scheme): unlink it
+                self._neutron.set_subnet_tags(record.subnet.id, record.subnet.tags - {record.pool_id})
+                record.subnet = None
+                if record.dedicated:
+                    self._neutron.delete_subnetpool(record.subnetpool_id)
+                self._state.pools.pop(req.PoolID, None)
+            # Otherwise the pool's subnet still exists: DeleteNetwork (which Docker sends last) deletes both.
+        return m.EmptyReply()
+
+    # --- addresses -------------------------------------------------------------------------------------------
+
+    def request_address(self, req: m.RequestAddressRequest) -> m.RequestAddressReply:
+        record = self._lookup.pool(req.PoolID)
+        opts = req.Options or {}
+        address = address_only(req.Address, "Address") if req.Address else None
+        if address and ipaddress.ip_address(address) not in record.cidr:
+            raise InvalidRequest(f"address {address} is outside pool {record.cidr}")
+        if opts.get(o.REQUEST_ADDRESS_TYPE) == o.GATEWAY_REQUEST:
+            return self._gateway(record, address)
+        mac = o.normalize_mac(opts[o.MAC_OPTION], o.MAC_OPTION) if opts.get(o.MAC_OPTION) else None
+        port = self._ports.allocate(record, address, mac)
+        assert record.subnet is not None
+        ip = port.ip_in(record.subnet.id)
+        if ip is None:
+            raise InvalidRequest(f"port {port.id} has no address in subnet {record.subnet.id}")
+        return m.RequestAddressReply(Address=f"{ip}/{record.cidr.prefixlen}")
+
+    def _gateway(self, record: PoolRecord, requested: str | None) -> m.RequestAddressReply:
+        if record.subnet is not None:  # an existing subnet: its gateway is what it is
+            gateway = record.subnet.gateway_ip
+            if requested and gateway and requested != str(gateway):
+                raise InvalidRequest(f"subnet {record.subnet.id} has gateway {gateway}, not {requested}")
+            if gateway is None:
+                # Docker insists on a gateway address; the unspecified one means "none" in CreateNetwork.
+                return m.RequestAddressReply(Address=f"{'::' if record.cidr.version == 6 else '0.0.0.0'}/0")
+        else:
+            gateway = ipaddress.ip_address(requested) if requested else next(iter(record.cidr.hosts()))  # type: ignore[assignment]
+        record.gateway = gateway
+        return m.RequestAddressReply(Address=f"{gateway}/{record.cidr.prefixlen}")
+
+    def release_address(self, req: m.ReleaseAddressRequest) -> m.EmptyReply:
+        address = address_only(req.Address, "Address")
+        try:
+            record = self._lookup.pool(req.PoolID)
+        except NotFound:
+            return m.EmptyReply()
+        if record.subnet is None or (record.gateway is not None and address == str(record.gateway)):
+            return m.EmptyReply()
+        port = self._lookup.port_by_address(record.subnet.network_id, record.subnet.id, address)
+        if port is not None:
+            self._ports.release(port)
+        return m.EmptyReply()
+
+
+def _network(text: str, field: str, version: int) -> nm.IPNetwork:
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise InvalidRequest(f"{field}: {text!r} is not a valid CIDR ({exc})") from exc
+    if net.version != version:
+        raise InvalidRequest(f"{field}: {text} is not an IPv{version} prefix")
+    return net

@@ -1,0 +1,214 @@
+"""Docker networks as Neutron networks with one subnet per Docker pool."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+from collections.abc import Callable
+
+from oslo_config import cfg
+
+from courier.api import models as m
+from courier.driver import options as o
+from courier.driver.lookup import Lookup
+from courier.driver.state import NetworkRecord, PoolRecord, State
+from courier.exceptions import Conflict, CourierError, InvalidRequest, NotFound
+from courier.neutron import models as nm
+from courier.neutron import tags
+from courier.neutron.api import Neutron
+
+LOG = logging.getLogger(__name__)
+
+
+class Networks:
+    def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, state: State, lookup: Lookup):
+        self._conf, self._neutron, self._state, self._lookup = conf, neutron, state, lookup
+
+    def create(self, req: m.CreateNetworkRequest) -> None:
+        opts = o.NetworkOptions.parse(req.Options)
+        data = [*(req.IPv4Data or [] if opts.enable_ipv4 else []), *(req.IPv6Data or [])]
+        with self._state.locks.hold(req.NetworkID):
+            if self._lookup.network(req.NetworkID) is not None:
+                return  # Docker retried: already done
+            undo: list[Callable[[], None]] = []
+            try:
+                record = self._create(req.NetworkID, opts, data, undo)
+            except BaseException:
+                for step in reversed(undo):  # nothing half-created
+                    try:
+                        step()
+                    except CourierError as exc:
+                        LOG.error("rolling back network %s: %s", req.NetworkID[:12], exc)
+                raise
+            self._state.networks[req.NetworkID] = record
+
+    def _create(self, docker_id: str, opts: o.NetworkOptions, data: list[m.IPAMData],
+                undo: list[Callable[[], None]]) -> NetworkRecord:
+        docker_tags = set(tags.docker_id_tags(docker_id))
+        existing = self._existing_network(opts)
+        if existing is not None:
+            if opts.shared is not None and opts.shared != existing.shared:
+                raise InvalidRequest(f"neutron.net.shared={opts.shared} but network {existing.id} has shared="
+                                     f"{existing.shared}")
+            if any(t.startswith(tags.LOW_HALF) for t in existing.tags):
+                raise Conflict(f"Neutron network {existing.id} already backs Docker network "
+                               f"{tags.docker_id_from_tags(existing.tags)}")
+            network = existing
+            self._neutron.set_network_tags(network.id, network.tags | docker_tags
+                                           | {tags.existing_network_tag(docker_id)})
+            undo.append(lambda: self._neutron.set_network_tags(network.id, existing.tags))
+            subnets_there = self._neutron.list_subnets(network_id=network.id)
+        else:
+            network = self._neutron.create_network(tags.network_name(docker_id), shared=opts.shared)
+            undo.append(lambda: self._neutron.delete_network(network.id))
+            self._neutron.set_network_tags(network.id, docker_tags)
+            subnets_there = []
+        subnets = [self._subnet_for(network, entry, opts, subnets_there, docker_tags if existing else None, undo)
+                   for entry in data]
+        return NetworkRecord(docker_id=docker_id, network=network, subnets=subnets, existing=existing is not None)
+
+    def _existing_network(self, opts: o.NetworkOptions) -> nm.Network | None:
+        if opts.net_uuid:
+            try:
+                return self._neutron.get_network(opts.net_uuid)
+            except NotFound as exc:
+                raise NotFound(f"Neutron network {opts.net_uuid} (neutron.net.uuid) does not exist") from exc
+        if opts.net_name:
+            found = self._neutron.list_networks(name=opts.net_name)
+            if len(found) != 1:
+                raise NotFound(f"{len(found)} Neutron networks are named {opts.net_name!r} "
+                               "(neutron.net.name needs exactly one)")
+            return found[0]
+        return None
+
+    def _subnet_for(self, network: nm.Network, entry: m.IPAMData, opts: o.NetworkOptions,
+                    subnets_there: list[nm.Subnet], owner_tags: set[str] | None,
+                    undo: list[Callable[[], None]]) -> nm.Subnet:
+        try:
+            cidr = ipaddress.ip_network(entry.Pool, strict=True)
+        except ValueError as exc:
+            raise InvalidRequest(f"IPAM data: {entry.Pool!r} is not a CIDR") from exc
+        gateway = _gateway(entry.Gateway)
+        record = self._state.claims.take(str(cidr)) or self._pool_from_options(cidr, opts)
+        there = next((s for s in subnets_there if s.cidr == cidr), None)
+        if there is not None:  # the user's network already has this subnet: link, never own it
+            if record is not None and record.dedicated and record.pool_id not in there.tags:
+                self._neutron.set_subnet_tags(there.id, there.tags | {record.pool_id})
+                there = _with_tags(there, there.tags | {record.pool_id})
+            subnet = there
+        else:
+            subnet = self._neutron.create_subnet(
+                network.id, cidr, name=tags.subnet_name(str(cidr)),
+                gateway_ip=str(gateway) if gateway else None,
+                subnetpool_id=record.subnetpool_id if record else None,
+                enable_dhcp=self._conf.neutron.enable_dhcp,
+                allocation_pools=allocation_pools(cidr, record.ip_range, gateway)
+                if record is not None and record.ip_range is not None else None)
+            undo.append(lambda: self._neutron.delete_subnet(subnet.id))
+            if owner_tags is not None:
+                # made on a user's network: tag it so DeleteNetwork knows it is ours to delete
+                self._neutron.set_subnet_tags(subnet.id, owner_tags)
+                subnet = _with_tags(subnet, owner_tags)
+        if record is not None:
+            record.subnet, record.gateway = subnet, subnet.gateway_ip
+            self._state.pools[record.pool_id] = record
+        return subnet
+
+    def _pool_from_options(self, cidr: nm.IPNetwork, opts: o.NetworkOptions) -> PoolRecord | None:
+        """No pending pool (another IPAM driver, or Courier restarted mid-create): use -o pool options."""
+        family = opts.v6 if cidr.version == 6 else opts.v4
+        pool = self._lookup.subnetpool_by_option(family.pool_uuid, family.pool_name, cidr.version)
+        if pool is None:
+            return None
+        return PoolRecord(pool_id=pool.id if pool.prefixes == (cidr,) else f"{pool.id}/{cidr}",
+                          subnetpool_id=pool.id, cidr=cidr, dedicated=False)
+
+    def delete(self, req: m.NetworkRequest) -> None:
+        with self._state.locks.hold(req.NetworkID):
+            record = self._lookup.network(req.NetworkID)
+            if record is None:
+                return
+            docker_tags = set(tags.docker_id_tags(req.NetworkID))
+            if record.existing:
+                for subnet in record.subnets:
+                    if docker_tags <= subnet.tags:
+                        self._delete_subnet(subnet)
+                current = self._neutron.get_network(record.network.id)
+                self._neutron.set_network_tags(current.id, {t for t in current.tags if t not in docker_tags
+                                                            and t != tags.existing_network_tag(req.NetworkID)})
+            else:
+                self._delete_network(record.network.id)
+            for subnet in record.subnets:
+                if subnet.subnetpool_id and (not record.existing or docker_tags <= subnet.tags):
+                    self._delete_pool_if_dedicated(subnet.subnetpool_id)
+            self._state.networks.pop(req.NetworkID, None)
+            for pool_id, pool in list(self._state.pools.items()):
+                if pool.subnet is not None and pool.subnet.network_id == record.network.id:
+                    del self._state.pools[pool_id]
+
+    def _delete_subnet(self, subnet: nm.Subnet) -> None:
+        try:
+            self._neutron.delete_subnet(subnet.id)
+        except Conflict:
+            self._delete_leftover_ports(subnet.network_id)
+            self._neutron.delete_subnet(subnet.id)
+
+    def _delete_network(self, network_id: str) -> None:
+        try:
+            self._neutron.delete_network(network_id)
+        except Conflict:
+            self._delete_leftover_ports(network_id)
+            self._neutron.delete_network(network_id)
+
+    def _delete_leftover_ports(self, network_id: str) -> None:
+        """Ports Courier made that Docker never released (it crashed in between) would block the delete."""
+        for port in self._neutron.list_ports(network_id=network_id, device_owner=tags.DEVICE_OWNER):
+            if tags.EXISTING_PORT not in port.tags:
+                LOG.warning("deleting leftover port %s on network %s", port.id, network_id)
+                self._neutron.delete_port(port.id)
+
+    def _delete_pool_if_dedicated(self, subnetpool_id: str) -> None:
+        cached = next((p for p in self._state.pools.values() if p.subnetpool_id == subnetpool_id), None)
+        if cached is not None:
+            dedicated = cached.dedicated
+        else:
+            try:
+                pool = self._neutron.get_subnetpool(subnetpool_id)
+            except NotFound:
+                return
+            dedicated = (pool.name.startswith(tags.SUBNETPOOL_NAME_PREFIX + "-")
+                         and tags.EXISTING_SUBNETPOOL not in pool.tags)
+        if dedicated:
+            with contextlib.suppress(Conflict):  # still used by a subnet elsewhere: not ours to force
+                self._neutron.delete_subnetpool(subnetpool_id)
+
+
+def allocation_pools(cidr: nm.IPNetwork, ip_range: nm.IPNetwork,
+                     gateway: nm.IPAddress | None) -> list[dict[str, str]]:
+    """--ip-range as Neutron allocation pools: the range, less the subnet's own and gateway addresses."""
+    first, last = ip_range[0], ip_range[-1]
+    if first == cidr.network_address:
+        first += 1
+    if cidr.version == 4 and last == cidr.broadcast_address:
+        last -= 1
+    ranges = [(first, last)]
+    if gateway is not None and first <= gateway <= last:  # type: ignore[operator]
+        ranges = [r for r in ((first, gateway - 1), (gateway + 1, last)) if r[0] <= r[1]]  # type: ignore[operator]
+    return [{"start": str(a), "end": str(b)} for a, b in ranges]
+
+
+def _gateway(text: str) -> nm.IPAddress | None:
+    if not text:
+        return None
+    try:
+        address = ipaddress.ip_interface(text).ip
+    except ValueError as exc:
+        raise InvalidRequest(f"IPAM data: gateway {text!r} is not an address") from exc
+    return None if address.is_unspecified else address
+
+
+def _with_tags(subnet: nm.Subnet, new_tags: frozenset[str] | set[str]) -> nm.Subnet:
+    import dataclasses
+
+    return dataclasses.replace(subnet, tags=frozenset(new_tags))

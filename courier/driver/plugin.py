@@ -1,0 +1,35 @@
+"""Wires one Courier process: Neutron client, cache, binder, and the two Docker drivers."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+from courier.api import models as m
+from courier.binding.manager import Binder
+from courier.config.options import binding_host_id
+from courier.driver.endpoints import Endpoints
+from courier.driver.ipam import IpamDriver
+from courier.driver.lookup import Lookup
+from courier.driver.network_driver import NetworkDriver
+from courier.driver.networks import Networks
+from courier.driver.ports import Ports
+from courier.driver.state import State
+from courier.neutron.api import Neutron
+
+
+class Plugin:
+    def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, binder: Binder):
+        self.state = State()
+        lookup = Lookup(neutron, self.state)
+        ports = Ports(neutron, self.state, lookup, binding_host_id(conf))
+        self.endpoints = Endpoints(conf, neutron, self.state, lookup, ports, binder)
+        self.network = NetworkDriver(conf, Networks(conf, neutron, self.state, lookup), self.endpoints)
+        self.ipam = IpamDriver(conf, neutron, self.state, lookup, ports)
+        self._binder = binder
+
+    def activate(self, _: m.Empty) -> m.ActivateReply:
+        return m.ActivateReply(Implements=["NetworkDriver", "IpamDriver"])
+
+    def close(self) -> None:
+        self.endpoints.close()
+        self._binder.close()

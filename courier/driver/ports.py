@@ -1,0 +1,137 @@
+"""Neutron ports as Docker addresses: allocate, adopt a pre-created one, give back, delete."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from courier import logcontext
+from courier.driver.lookup import Lookup
+from courier.driver.state import PoolRecord, State
+from courier.exceptions import AddressInUse, InvalidRequest, NotFound
+from courier.neutron import models as nm
+from courier.neutron import tags
+from courier.neutron.api import Neutron
+
+LOG = logging.getLogger(__name__)
+
+ENDPOINT_OWNED = "courier.endpoint-port"  # made by CreateEndpoint (foreign IPAM): deleted by DeleteEndpoint
+
+
+class Ports:
+    def __init__(self, neutron: Neutron, state: State, lookup: Lookup, host_id: str):
+        self._neutron, self._state, self._lookup, self._host = neutron, state, lookup, host_id
+
+    def allocate(self, pool: PoolRecord, address: str | None, mac: str | None) -> nm.Port:
+        """One Neutron port (one call) per container; the second family of a dual-stack one joins it."""
+        subnet = pool.subnet
+        if subnet is None:
+            raise NotFound(f"pool {pool.pool_id} ({pool.cidr}) has no Neutron subnet yet: "
+                           "addresses are given out once its Docker network exists")
+        fixed: dict[str, str] = {"subnet_id": subnet.id}
+        if address:
+            fixed["ip_address"] = address
+        if mac:
+            sibling = self._state.ports_by_mac.get((subnet.network_id, mac))
+            if sibling is not None and sibling.ip_in(subnet.id) is None:
+                return self._add_address(sibling, fixed)
+        attrs = {"device_owner": tags.DEVICE_OWNER, "binding:host_id": self._host, "admin_state_up": True}
+        if mac:
+            attrs["mac_address"] = mac
+        try:
+            port = self._neutron.create_port(subnet.network_id, [fixed], **attrs)
+        except AddressInUse as exc:
+            kind = getattr(exc, "neutron_type", "")
+            if kind == "MacAddressInUse" and mac:
+                return self._join_sibling_by_mac(subnet, mac, fixed)
+            if address and kind == "IpAddressAlreadyAllocated":
+                return self._adopt(subnet, address, mac)
+            raise AddressInUse(f"address {address} is already in use in {subnet.cidr}") from exc
+        logcontext.bind(port=port.id)
+        self._state.remember_port(port)
+        return port
+
+    def _add_address(self, port: nm.Port, fixed: dict[str, str]) -> nm.Port:
+        current = [{"subnet_id": f.subnet_id, "ip_address": str(f.ip_address)} for f in port.fixed_ips]
+        updated = self._neutron.update_port(port.id, fixed_ips=[*current, fixed])
+        self._state.remember_port(updated)
+        return updated
+
+    def _join_sibling_by_mac(self, subnet: nm.Subnet, mac: str, fixed: dict[str, str]) -> nm.Port:
+        found = self._neutron.list_ports(network_id=subnet.network_id, mac_address=mac)
+        mine = [p for p in found if p.device_owner == tags.DEVICE_OWNER and p.ip_in(subnet.id) is None]
+        if not mine:
+            raise AddressInUse(f"MAC address {mac} is already used by another port on network {subnet.network_id}")
+        return self._add_address(mine[0], fixed)
+
+    def _adopt(self, subnet: nm.Subnet, address: str, mac: str | None) -> nm.Port:
+        """``--ip`` names the address of a port made beforehand in Neutron: use that port, give it back later."""
+        port = self._lookup.port_by_address(subnet.network_id, subnet.id, address)
+        if port is None:
+            raise AddressInUse(f"address {address} is already in use in {subnet.cidr}")
+        if port.device_owner or port.device_id or port.host_id:
+            raise AddressInUse(f"address {address} belongs to port {port.id} (device_owner "
+                               f"{port.device_owner or '-'}, device_id {port.device_id or '-'}); "
+                               "only a free, unbound port can be adopted")
+        marker = {tags.EXISTING_PORT}
+        attrs: dict[str, Any] = {"device_owner": tags.DEVICE_OWNER, "binding:host_id": self._host}
+        if mac and mac != port.mac_address.lower():
+            # Docker has already chosen the container's MAC; remember the port's own to restore it.
+            attrs["mac_address"] = mac
+            marker.add(tags.ORIGINAL_MAC + port.mac_address)
+        self._neutron.set_port_tags(port.id, port.tags | marker)  # first: a crash now still marks it as not ours
+        self._state.forget_port(port)
+        adopted = self._neutron.update_port(port.id, **attrs)
+        LOG.info("adopted pre-created port %s for %s", port.id, address)
+        self._state.remember_port(adopted)
+        return adopted
+
+    def release(self, port: nm.Port) -> None:
+        """Delete a port Courier made; give an adopted one back as it was; leave anything else alone."""
+        self._state.forget_port(port)
+        if tags.EXISTING_PORT in port.tags:
+            self._give_back(port)
+        elif port.device_owner == tags.DEVICE_OWNER:
+            self._neutron.delete_port(port.id)
+        else:
+            LOG.warning("port %s (device_owner %r) is not Courier's; left alone", port.id, port.device_owner)
+
+    def _give_back(self, port: nm.Port) -> None:
+        unbind: dict[str, Any] = {"device_owner": "", "device_id": "", "binding:host_id": ""}
+        self._neutron.update_port(port.id, **unbind)
+        original_mac = next((t[len(tags.ORIGINAL_MAC):] for t in port.tags if t.startswith(tags.ORIGINAL_MAC)), None)
+        if original_mac:  # only once unbound: Neutron refuses MAC changes on a bound port
+            self._neutron.update_port(port.id, mac_address=original_mac)
+        ours = {tags.EXISTING_PORT, *tags.docker_id_tags(port.device_id or "x" * 64)}
+        self._neutron.set_port_tags(port.id, {t for t in port.tags if t not in ours
+                                              and not t.startswith((tags.ORIGINAL_MAC, tags.LOW_HALF, tags.HIGH_HALF))})
+        LOG.info("gave pre-created port %s back", port.id)
+
+    def release_endpoint_port(self, port: nm.Port) -> None:
+        self._state.forget_port(port)
+        self._neutron.delete_port(port.id)
+
+    def create_for_endpoint(self, network_id: str, fixed_ips: list[dict[str, str]], mac: str | None,
+                            endpoint_id: str) -> nm.Port:
+        """A network whose addresses come from another IPAM driver: the port is made (and deleted) here."""
+        attrs = {"device_owner": tags.DEVICE_OWNER, "device_id": endpoint_id, "name": f"{endpoint_id}-port",
+                 "binding:host_id": self._host, "admin_state_up": True}
+        if mac:
+            attrs["mac_address"] = mac
+        port = self._neutron.create_port(network_id, fixed_ips, **attrs)
+        try:
+            self._neutron.set_port_tags(port.id, {*tags.docker_id_tags(endpoint_id), ENDPOINT_OWNED})
+        except Exception:
+            self._neutron.delete_port(port.id)
+            raise
+        self._state.remember_port(port)
+        return port
+
+
+def address_only(cidr_or_ip: str, field: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_interface(cidr_or_ip).ip)
+    except ValueError as exc:
+        raise InvalidRequest(f"{field}: {cidr_or_ip!r} is not an IP address") from exc

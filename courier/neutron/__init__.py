@@ -1,0 +1,1 @@
+"""The Neutron side: a narrow, typed API over openstacksdk, the tag scheme, and error translation."""

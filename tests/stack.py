@@ -1,0 +1,72 @@
+"""Access to the local all-in-one stack (scripts/stack) for integration and e2e tests.
+
+In CI (COURIER_REQUIRE_STACK=1, set by .ci/run) a missing service fails the test: only a missing kernel
+feature may skip. Elsewhere a missing stack skips, with the command that brings it up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+NEUTRON_URL = os.environ.get("COURIER_NEUTRON_URL", "http://127.0.0.1:9696")
+DOCKER_HOST = os.environ.get("COURIER_DOCKER_HOST", "unix:///run/courier-stack/docker.sock")
+IMAGE = "busybox:local"
+
+
+def require(what: str, ok: bool) -> None:
+    if ok:
+        return
+    message = f"{what} is not running (start it with: scripts/stack start)"
+    if os.environ.get("COURIER_REQUIRE_STACK") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def neutron_up() -> bool:
+    try:
+        urllib.request.urlopen(f"{NEUTRON_URL}/v2.0/networks?limit=1", timeout=5).read()
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def neutron(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Raw Neutron REST for test set-up and checks (independent of the code under test)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{NEUTRON_URL}/v2.0{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else {}
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOCKER_HOST": DOCKER_HOST}
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+    return result
+
+
+def docker_up() -> bool:
+    try:
+        return docker("version", "--format", "{{.Server.Version}}", check=False, timeout=15).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def ovs_ports(bridge: str = "br-int") -> set[str]:
+    out = subprocess.run(["ovs-vsctl", "list-ports", bridge], capture_output=True, text=True, check=False)
+    return set(out.stdout.split())
+
+
+def host_links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True)
+    return {line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()}
