@@ -163,7 +163,7 @@ class CountingProxy:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> CountingProxy:
         self._thread.start()

@@ -109,8 +109,9 @@ class _Injected:
 class FakeNeutron:
     """One Neutron project, in memory. Public dicts hold the current records by id (read them, don't write)."""
 
-    def __init__(self, known_hosts: Iterable[str] | None = None, mtu: int = 1442):
+    def __init__(self, known_hosts: Iterable[str] | None = None, mtu: int = 1442, project_id: str = "project-1"):
         self._lock = threading.RLock()
+        self.project_id = project_id
         self._ids = itertools.count(1)
         self._known_hosts = set(known_hosts) if known_hosts is not None else None
         self._mtu = mtu
@@ -158,15 +159,31 @@ class FakeNeutron:
             return inj.error
         return None
 
-    def snapshot(self) -> dict[str, Any]:
-        """Every resource as it is now; compare two snapshots to see whether anything changed."""
+    def snapshot(self, revisions: bool = True) -> dict[str, Any]:
+        """Every resource as it is now; compare two snapshots to see whether anything changed.
+
+        ``revisions=False`` leaves port revision numbers out: a port updated and then restored compares equal.
+        """
         with self._lock:
+            ports = self.ports if revisions else {k: dataclasses.replace(p, revision_number=0)
+                                                  for k, p in self.ports.items()}
             return {"networks": dict(self.networks), "subnets": dict(self.subnets),
-                    "subnetpools": dict(self.subnetpools), "ports": dict(self.ports),
+                    "subnetpools": dict(self.subnetpools), "ports": dict(ports),
                     "port_admin_state": dict(self.port_admin_state),
                     "allocation_pools": {k: list(v) for k, v in self.allocation_pools.items()},
                     "trunks": {k: {**t, "sub_ports": [dict(s) for s in t["sub_ports"]]}
                                for k, t in self.trunks.items()}}
+
+    def clone(self) -> FakeNeutron:
+        """An independent copy of every resource (calls, switches and injected failures start afresh)."""
+        with self._lock:
+            twin = FakeNeutron(self._known_hosts, self._mtu, self.project_id)
+            twin._ids = itertools.count(next(self._ids))
+            snap = self.snapshot()
+            twin.networks, twin.subnets, twin.subnetpools = snap["networks"], snap["subnets"], snap["subnetpools"]
+            twin.ports, twin.port_admin_state, twin.trunks = snap["ports"], snap["port_admin_state"], snap["trunks"]
+            twin.allocation_pools = snap["allocation_pools"]
+            return twin
 
     def _new_id(self) -> str:
         return str(uuid.UUID(int=next(self._ids)))
@@ -425,6 +442,7 @@ class FakeNeutron:
                        name=str(attrs.get("name") or ""), device_owner=str(attrs.get("device_owner") or ""),
                        device_id=str(attrs.get("device_id") or ""), status="DOWN",
                        vnic_type=str(attrs.get("binding:vnic_type") or "normal"), revision_number=1,
+                       project_id=self.project_id,
                        allowed_address_pairs=tuple((a.get("ip_address", ""), a.get("mac_address", mac))
                                                    for a in attrs.get("allowed_address_pairs") or ()),
                        **self._binding(host))

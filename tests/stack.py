@@ -47,9 +47,14 @@ def neutron(method: str, path: str, body: dict[str, Any] | None = None) -> dict[
     return json.loads(raw) if raw else {}
 
 
-def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+# Debian's own CLI matches its dockerd (API 1.41); a newer CLI refuses some flags (e.g. --mac-address) against it.
+DEBIAN_CLI = "/usr/bin/docker"
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120,
+           cli: str = "docker") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKER_HOST": DOCKER_HOST}
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    result = subprocess.run([cli, *args], capture_output=True, text=True, env=env, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
     return result

@@ -26,11 +26,6 @@ def index(ipr: IPRoute, ifname: str) -> int | None:
     return found[0] if found else None
 
 
-def exists(ifname: str) -> bool:
-    with IPRoute() as ipr:
-        return index(ipr, ifname) is not None
-
-
 def delete(ipr: IPRoute, ifname: str) -> bool:
     """Delete ``ifname``; False if it was not there (deleting one end of a veth also removes the other)."""
     idx = index(ipr, ifname)

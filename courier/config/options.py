@@ -64,6 +64,8 @@ courier_opts = [
                help="OVS bridge for vif_type=ovs when vif_details names none."),
     cfg.FloatOpt("port_ready_timeout", default=20.0,
                  help="Seconds Join waits for the port to forward traffic (0: do not wait)."),
+    cfg.FloatOpt("ovsdb_timeout", default=10.0, help="Seconds an OVSDB transaction may take."),
+    cfg.FloatOpt("plug_script_timeout", default=30.0, help="Seconds a <bindir>/<vif_type> executable may run."),
     cfg.FloatOpt("neutron_timeout", default=10.0, help="Seconds before a Neutron API call is given up."),
     cfg.StrOpt("metrics_listen", default=None, help="host:port for Prometheus /metrics; unset: off."),
     cfg.IntOpt("max_request_bytes", default=1 << 20, help="Largest request body accepted from Docker."),

@@ -136,7 +136,8 @@ class Endpoints:
                                      subnet.gateway_ip))
         return VIF(endpoint_id=ep.endpoint_id, port_id=ep.port.id, network_id=ep.port.network_id,
                    mac_address=ep.port.mac_address, mtu=ep.network.network.mtu, vif_type=ep.port.vif_type,
-                   vnic_type=ep.port.vnic_type, vif_details=ep.port.vif_details, fixed_ips=tuple(fixed))
+                   vnic_type=ep.port.vnic_type, vif_details=ep.port.vif_details, fixed_ips=tuple(fixed),
+                   project_id=ep.port.project_id)
 
     def leave(self, req: m.EndpointRequest) -> None:
         self._unbind(req.NetworkID, req.EndpointID)

@@ -70,9 +70,9 @@ class Ports:
         if port is None:
             raise AddressInUse(f"address {address} is already in use in {subnet.cidr}")
         if port.device_owner or port.device_id or port.host_id:
-            raise AddressInUse(f"address {address} belongs to port {port.id} (device_owner "
+            raise AddressInUse(f"address {address} is already in use by port {port.id} (device_owner "
                                f"{port.device_owner or '-'}, device_id {port.device_id or '-'}); "
-                               "only a free, unbound port can be adopted")
+                               "only a free, unbound Neutron port can be adopted with --ip")
         marker = {tags.EXISTING_PORT}
         attrs: dict[str, Any] = {"device_owner": tags.DEVICE_OWNER, "binding:host_id": self._host}
         if mac and mac != port.mac_address.lower():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -29,7 +30,18 @@ IDEMPOTENT_RETRIES = 2
 
 class Neutron:
     def __init__(self, conn: openstack.connection.Connection):
-        self._net = conn.network
+        self._conn = conn
+        self._proxy: Any = None
+        self._proxy_lock = threading.Lock()
+
+    @property
+    def _net(self) -> Any:
+        """The network proxy, made on first use: Courier starts (and later recovers) while Neutron is down."""
+        if self._proxy is None:
+            with self._proxy_lock, translated("finding the Neutron endpoint"):
+                if self._proxy is None:
+                    self._proxy = self._conn.network
+        return self._proxy
 
     # --- helpers ---------------------------------------------------------------------------------------------
 
@@ -208,7 +220,7 @@ def _port(p: Any) -> nm.Port:
         name=p.name or "", device_owner=p.device_owner or "", device_id=p.device_id or "", status=p.status or "",
         host_id=p.binding_host_id or "", vif_type=p.binding_vif_type or "", vnic_type=p.binding_vnic_type or "normal",
         vif_details=dict(p.binding_vif_details or {}), tags=frozenset(p.tags or ()),
-        revision_number=int(p.revision_number or 0),
+        revision_number=int(p.revision_number or 0), project_id=p.project_id or "",
         allowed_address_pairs=tuple((a.get("ip_address", ""), a.get("mac_address", ""))
                                     for a in p.allowed_address_pairs or ()),
     )

@@ -82,7 +82,8 @@ def translated(what: str) -> Iterator[None]:
         err.neutron_type = kind  # type: ignore[attr-defined]
         err.neutron_status = status  # type: ignore[attr-defined]
         raise err from exc
-    except (ks_exc.ConnectionError, ks_exc.RetriableConnectionFailure) as exc:
+    except (ks_exc.ConnectionError, ks_exc.RetriableConnectionFailure, ks_exc.DiscoveryFailure,
+            sdk_exc.ServiceDiscoveryException) as exc:
         raise NeutronUnavailable(f"{what}: Neutron is unreachable ({type(exc).__name__})") from exc
     except sdk_exc.SDKException as exc:
         raise NeutronError(f"{what}: {exc}") from exc

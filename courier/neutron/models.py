@@ -71,6 +71,7 @@ class Port:
     tags: frozenset[str] = frozenset()
     revision_number: int = 0
     allowed_address_pairs: tuple[tuple[str, str], ...] = ()  # (ip_address, mac_address)
+    project_id: str = ""
 
     def ip_in(self, subnet_id: str) -> IPAddress | None:
         return next((f.ip_address for f in self.fixed_ips if f.subnet_id == subnet_id), None)

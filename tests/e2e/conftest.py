@@ -134,9 +134,9 @@ class DockerSession:
         self.networks.append(name)
         return name
 
-    def run(self, *args: str, command: tuple[str, ...] = ("sleep", "600")) -> str:
+    def run(self, *args: str, command: tuple[str, ...] = ("sleep", "600"), cli: str = "docker") -> str:
         name = f"cc-{self.tag}-{len(self.containers)}"
-        stack.docker("run", "-d", "--name", name, *args, stack.IMAGE, *command)
+        stack.docker("run", "-d", "--name", name, *args, stack.IMAGE, *command, cli=cli)
         self.containers.append(name)
         return name
 

@@ -75,7 +75,7 @@ def test_connect_and_disconnect(dk: DockerSession) -> None:
 
 def test_fixed_ip_and_mac(dk: DockerSession) -> None:
     net = dk.network("--subnet", "10.231.5.0/24")
-    c = dk.run("--net", net, "--ip", "10.231.5.77", "--mac-address", "02:aa:bb:cc:dd:ee")
+    c = dk.run("--net", net, "--ip", "10.231.5.77", "--mac-address", "02:aa:bb:cc:dd:ee", cli=stack.DEBIAN_CLI)
     port = stack.neutron("GET", "/ports?fixed_ips=ip_address%3D10.231.5.77")["ports"]
     assert len(port) == 1 and port[0]["mac_address"] == "02:aa:bb:cc:dd:ee"
     other = dk.run("--net", net)

@@ -112,17 +112,20 @@ class OvsPlug(PlugDriver):
                                f"{vif.port_id}: {exc}") from exc
 
     def unplug(self, vif: VIF) -> None:
-        # Both plug styles are undone: the vif_details seen at unbind may not be those seen at bind.
-        qbr, qvb, qvo = hybrid_names(vif.port_id)
+        # Both plug styles are undone: the vif_details seen at unbind may not be those seen at bind. The hybrid
+        # devices are named after the port, so without a port id (Neutron lost it) only the host end is known.
+        qbr, qvb, qvo = hybrid_names(vif.port_id) if vif.port_id else ("", "", "")
+        ports = [name for name in (vif.host_ifname, qvo) if name]
         problems = []
         try:
-            self._ovsdb().del_ports(vif.host_ifname, qvo)
+            self._ovsdb().del_ports(*ports)
         except Exception as exc:
-            problems.append(f"cannot remove OVS ports {vif.host_ifname}/{qvo}: {exc}")
+            problems.append(f"cannot remove OVS ports {'/'.join(ports)}: {exc}")
         try:
             with IPRoute() as ipr:
                 for name in (qvb, qbr):
-                    netdev.delete(ipr, name)
+                    if name:
+                        netdev.delete(ipr, name)
         except NetlinkError as exc:
             problems.append(f"cannot delete {qvb}/{qbr}: {exc}")
         if problems:

@@ -114,6 +114,18 @@ def test_unbind_of_a_port_whose_binding_was_cleared_still_removes_the_ovs_port(c
     assert not link_exists(vif.host_ifname)
 
 
+def test_unbind_knowing_only_the_endpoint_id_cleans_up(cleanup, binder):
+    # What the driver does when Neutron has lost the port: only the endpoint id is known.
+    vif = cleanup.add(new_vif())
+    binder.bind(vif)
+
+    binder.unbind(new_vif(endpoint_id=vif.endpoint_id, port_id="", network_id="", mac_address="", mtu=0,
+                          vif_type="unknown"))
+
+    assert vif.host_ifname not in ovs_port_names()
+    assert not link_exists(vif.host_ifname)
+
+
 def test_hybrid_plug_builds_qbr_qvb_qvo_and_unbind_removes_them(cleanup, binder):
     vif = cleanup.add(new_vif(vif_details={"ovs_hybrid_plug": True, "port_filter": True}))
     qbr, qvb, qvo = hybrid_names(vif.port_id)

@@ -56,6 +56,13 @@ def test_unplug_removes_both_plug_styles():
     assert db.deleted == [("tapcbtest01234", hybrid_names(PORT_ID)[2])]
 
 
+def test_unplug_without_port_id_touches_only_the_host_end():
+    db = FakeOvsdb()
+    ovs_plug(db).unplug(make_vif(port_id="", vif_type="unknown"))
+
+    assert db.deleted == [("tapcbtest01234",)]
+
+
 def test_hybrid_names_follow_os_vif():
     assert hybrid_names(PORT_ID) == ("qbr3f1c2a9e-5b", "qvb3f1c2a9e-5b", "qvo3f1c2a9e-5b")
 
