@@ -69,83 +69,89 @@ huge_text = st.integers(1_000, 200_000).map(lambda n: "a" * n)
 hex64 = st.text("0123456789abcdef", min_size=64, max_size=64)
 
 
-def field(*plausible: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """Mostly plausible values, sometimes anything at all."""
-    good = plausible[0] if len(plausible) == 1 else st.one_of(*plausible)
-    return st.one_of(good, good, good, flat_junk, huge_text)
+def request_fields(dirty: bool) -> dict[str, dict[str, st.SearchStrategy[Any]]]:
+    """Per method, a strategy per request field: plausible values, or (dirty) sometimes anything at all."""
 
+    def f(*plausible: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        good = plausible[0] if len(plausible) == 1 else st.one_of(*plausible)
+        return st.one_of(good, good, good, flat_junk, huge_text) if dirty else good
 
-network_id = field(st.sampled_from(V["network_ids"]), hex64)
-endpoint_id = field(st.sampled_from(V["endpoint_ids"]), hex64)
-pool_id = field(st.sampled_from(V["pool_ids"]), st.just("00000000-0000-0000-0000-00000000dead"),
+    network_id = f(st.sampled_from(V["network_ids"]), hex64)
+    endpoint_id = f(st.sampled_from(V["endpoint_ids"]), hex64)
+    pool_id = f(st.sampled_from(V["pool_ids"]), st.just("00000000-0000-0000-0000-00000000dead"),
                 st.text(max_size=40))
-cidr = field(st.sampled_from(["", "10.99.0.0/24", "10.98.0.0/24", "10.98.0.0/30", "10.200.7.0/24", "10.50.0.0/24",
+    cidr = f(st.sampled_from(["", "10.99.0.0/24", "10.98.0.0/24", "10.98.0.0/30", "10.200.7.0/24", "10.50.0.0/24",
                               "fd00:97::/64", "fd00:98::/64", "10.0.0.1/24", "0.0.0.0/0", "::/0", "banana"]),
              st.text(max_size=20))
-address = field(st.sampled_from(V["addresses"]), st.ip_addresses().map(str), st.text(max_size=20))
-cidr_address = field(address.map(lambda a: f"{a}/24" if isinstance(a, str) and a else a),
-                     st.sampled_from(["", "10.99.0.5/24", "fd00:97::5/64", "10.97.0.5/24"]))
-mac = field(st.binary(min_size=6, max_size=6).map(lambda b: ":".join(f"{x:02x}" for x in b)),
+    address = f(st.sampled_from(V["addresses"]), st.ip_addresses().map(str), st.text(max_size=20))
+    cidr_address = f(address.map(lambda a: f"{a}/24" if isinstance(a, str) and a else a),
+                     st.sampled_from(["", "10.99.0.5/24", "fd00:97::5/64", "10.97.0.5/24", "10.99.0.2/24"]))
+    mac = f(st.binary(min_size=6, max_size=6).map(lambda b: ":".join(f"{x:02x}" for x in b)),
             st.sampled_from(["Aqq7zN3u", "02:42:AC:11:00:02", "02-42-ac-11-00-02", ""]))
-text_options = st.dictionaries(st.text(max_size=20), st.text(max_size=20), max_size=3)
-neutron_option = field(st.sampled_from(V["neutron_ids"] + ["kuryr", "user-net", "user-subnet", "no-such"]))
-pool_options = field(st.fixed_dictionaries({}, optional={
-    k: neutron_option for k in ("neutron.pool.uuid", "neutron.pool.name", "neutron.pool.v6.uuid",
-                                "neutron.subnet.uuid", "neutron.subnet.name", "neutron.subnet.v6.name")}
-    | {"neutron.net.shared": field(st.sampled_from(["true", "false", "maybe", ""]))}), text_options)
-address_options = field(st.fixed_dictionaries({}, optional={
-    "RequestAddressType": field(st.sampled_from(["com.docker.network.gateway", "other"])),
-    "com.docker.network.endpoint.macaddress": mac}), text_options)
-bool_option = field(st.booleans(), st.sampled_from(["true", "false", "0", "yes", "perhaps"]))
-network_options = field(st.fixed_dictionaries({}, optional={
-    "com.docker.network.enable_ipv6": bool_option, "com.docker.network.enable_ipv4": bool_option,
-    "com.docker.network.generic": field(st.fixed_dictionaries({}, optional={
-        "neutron.net.uuid": neutron_option, "neutron.net.name": neutron_option, "neutron.net.shared": bool_option,
-        "neutron.pool.uuid": neutron_option}))}))
-ipam_data = field(st.lists(field(st.fixed_dictionaries(
-    {"Pool": cidr}, optional={"AddressSpace": field(st.just("no_address_space")), "Gateway": cidr_address,
-                              "AuxAddresses": flat_junk})), max_size=3))
-endpoint_options = field(st.fixed_dictionaries({}, optional={
-    "com.docker.network.endpoint.macaddress": mac, "com.docker.network.portmap": flat_junk}))
-interface = field(st.fixed_dictionaries({}, optional={"Address": cidr_address, "AddressIPv6": cidr_address,
+    text_options = st.dictionaries(st.text(max_size=20), st.text(max_size=20), max_size=3)
+    neutron_option = f(st.sampled_from(V["neutron_ids"] + ["kuryr", "user-net", "user-subnet", "no-such"]))
+    pool_options = f(st.fixed_dictionaries({}, optional={
+        k: neutron_option for k in ("neutron.pool.uuid", "neutron.pool.name", "neutron.pool.v6.uuid",
+                                    "neutron.subnet.uuid", "neutron.subnet.name", "neutron.subnet.v6.name")}
+        | {"neutron.net.shared": f(st.sampled_from(["true", "false", "maybe", ""]))}), text_options)
+    address_options = f(st.fixed_dictionaries({}, optional={
+        "RequestAddressType": f(st.sampled_from(["com.docker.network.gateway", "other"])),
+        "com.docker.network.endpoint.macaddress": mac}), text_options)
+    bool_option = f(st.booleans(), st.sampled_from(["true", "false", "0", "yes", "perhaps"]))
+    network_options = f(st.fixed_dictionaries({}, optional={
+        "com.docker.network.enable_ipv6": bool_option, "com.docker.network.enable_ipv4": bool_option,
+        "com.docker.network.generic": f(st.fixed_dictionaries({}, optional={
+            "neutron.net.uuid": neutron_option, "neutron.net.name": neutron_option, "neutron.net.shared": bool_option,
+            "neutron.pool.uuid": neutron_option}))}))
+    ipam_data = f(st.lists(f(st.fixed_dictionaries(
+        {"Pool": cidr}, optional={"AddressSpace": f(st.just("no_address_space")), "Gateway": cidr_address,
+                                  "AuxAddresses": f(st.just({}))})), max_size=3))
+    endpoint_options = f(st.fixed_dictionaries({}, optional={
+        "com.docker.network.endpoint.macaddress": mac, "com.docker.network.portmap": f(st.just([]))}))
+    interface = f(st.fixed_dictionaries({}, optional={"Address": cidr_address, "AddressIPv6": cidr_address,
                                                       "MacAddress": mac}))
+    discovery = {"DiscoveryType": f(st.integers()), "DiscoveryData": flat_junk}
+    ep = {"NetworkID": network_id, "EndpointID": endpoint_id, "Options": endpoint_options}
+    return {
+        "Plugin.Activate": {},
+        "NetworkDriver.GetCapabilities": {},
+        "IpamDriver.GetCapabilities": {},
+        "IpamDriver.GetDefaultAddressSpaces": {},
+        "NetworkDriver.GwAllocCheck": {"Options": network_options},
+        "NetworkDriver.CreateNetwork": {"NetworkID": network_id, "Options": network_options, "IPv4Data": ipam_data,
+                                        "IPv6Data": ipam_data},
+        "NetworkDriver.AllocateNetwork": {"NetworkID": network_id, "Options": network_options,
+                                          "IPv4Data": ipam_data},
+        "NetworkDriver.DeleteNetwork": {"NetworkID": network_id},
+        "NetworkDriver.FreeNetwork": {"NetworkID": network_id},
+        "NetworkDriver.CreateEndpoint": {**ep, "Interface": interface},
+        "NetworkDriver.DeleteEndpoint": ep,
+        "NetworkDriver.EndpointOperInfo": ep,
+        "NetworkDriver.Join": {**ep, "SandboxKey": f(st.just("/var/run/docker/netns/1cb92349aeb4"))},
+        "NetworkDriver.Leave": ep,
+        "NetworkDriver.ProgramExternalConnectivity": ep,
+        "NetworkDriver.RevokeExternalConnectivity": ep,
+        "NetworkDriver.DiscoverNew": discovery,
+        "NetworkDriver.DiscoverDelete": discovery,
+        "IpamDriver.RequestPool": {"AddressSpace": f(st.just("no_address_space")), "Pool": cidr, "SubPool": cidr,
+                                   "Options": pool_options, "V6": f(st.booleans())},
+        "IpamDriver.ReleasePool": {"PoolID": pool_id},
+        "IpamDriver.RequestAddress": {"PoolID": pool_id, "Address": address, "Options": address_options},
+        "IpamDriver.ReleaseAddress": {"PoolID": pool_id, "Address": address},
+    }
 
-_ep = {"NetworkID": network_id, "EndpointID": endpoint_id, "Options": endpoint_options}
-FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
-    "Plugin.Activate": {},
-    "NetworkDriver.GetCapabilities": {},
-    "IpamDriver.GetCapabilities": {},
-    "IpamDriver.GetDefaultAddressSpaces": {},
-    "NetworkDriver.GwAllocCheck": {"Options": network_options},
-    "NetworkDriver.CreateNetwork": {"NetworkID": network_id, "Options": network_options, "IPv4Data": ipam_data,
-                                    "IPv6Data": ipam_data},
-    "NetworkDriver.AllocateNetwork": {"NetworkID": network_id, "Options": network_options, "IPv4Data": ipam_data},
-    "NetworkDriver.DeleteNetwork": {"NetworkID": network_id},
-    "NetworkDriver.FreeNetwork": {"NetworkID": network_id},
-    "NetworkDriver.CreateEndpoint": {**_ep, "Interface": interface},
-    "NetworkDriver.DeleteEndpoint": _ep,
-    "NetworkDriver.EndpointOperInfo": _ep,
-    "NetworkDriver.Join": {**_ep, "SandboxKey": field(st.just("/var/run/docker/netns/1cb92349aeb4"))},
-    "NetworkDriver.Leave": _ep,
-    "NetworkDriver.ProgramExternalConnectivity": _ep,
-    "NetworkDriver.RevokeExternalConnectivity": _ep,
-    "NetworkDriver.DiscoverNew": {"DiscoveryType": field(st.integers()), "DiscoveryData": flat_junk},
-    "NetworkDriver.DiscoverDelete": {"DiscoveryType": field(st.integers()), "DiscoveryData": flat_junk},
-    "IpamDriver.RequestPool": {"AddressSpace": field(st.just("no_address_space")), "Pool": cidr, "SubPool": cidr,
-                               "Options": pool_options, "V6": field(st.booleans())},
-    "IpamDriver.ReleasePool": {"PoolID": pool_id},
-    "IpamDriver.RequestAddress": {"PoolID": pool_id, "Address": address, "Options": address_options},
-    "IpamDriver.ReleaseAddress": {"PoolID": pool_id, "Address": address},
-}
+
+REQUIRED = {"NetworkID", "EndpointID", "PoolID", "SandboxKey", "DiscoveryType", "Address"}
+CLEAN, DIRTY = request_fields(dirty=False), request_fields(dirty=True)
 
 
 def _payload(method: str) -> st.SearchStrategy[dict[str, Any]]:
-    fields = FIELDS[method]
-    required = {k: v for k, v in fields.items() if k in ("NetworkID", "EndpointID", "PoolID")}
-    optional = {k: v for k, v in fields.items() if k not in required}
-    # Required fields are left out now and then; an unknown field comes along now and then.
-    return st.fixed_dictionaries({}, optional={**required, **optional, "Unexpected": flat_junk}) | \
-        st.fixed_dictionaries(required, optional=optional)
+    """Half the time a well-formed request; otherwise fields of any type, missing, or unexpected ones."""
+    clean, dirty = CLEAN[method], DIRTY[method]
+    required = {k: v for k, v in clean.items() if k in REQUIRED}
+    well_formed = st.fixed_dictionaries(required, optional={k: v for k, v in clean.items() if k not in REQUIRED})
+    malformed = st.fixed_dictionaries({}, optional={**dirty, "Unexpected": flat_junk})
+    return st.one_of(well_formed, malformed)
 
 
 def _encode(payload: Any) -> bytes:
