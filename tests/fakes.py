@@ -718,6 +718,7 @@ class FakeBinder:
         self.bound: dict[str, VIF] = {}  # endpoint id -> VIF of the current binding
         self.bind_calls: list[VIF] = []
         self.unbind_calls: list[VIF] = []
+        self.unbind_endpoint_calls: list[str] = []
         self.closed = False
         self.bind_error: BaseException | None = None
         self.unbind_error: BaseException | None = None
@@ -734,6 +735,13 @@ class FakeBinder:
         if self.unbind_error is not None:
             raise self.unbind_error
         self.bound.pop(vif.endpoint_id, None)
+
+    def unbind_endpoint(self, endpoint_id: str) -> None:
+        """What is left on the host by an endpoint whose Neutron port is gone."""
+        self.unbind_endpoint_calls.append(endpoint_id)
+        if self.unbind_error is not None:
+            raise self.unbind_error
+        self.bound.pop(endpoint_id, None)
 
     def close(self) -> None:
         self.closed = True

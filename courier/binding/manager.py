@@ -81,6 +81,15 @@ class Binder:
                                "things behind: " + "; ".join(problems))
         LOG.info("Unbound port %s from %s", vif.port_id, vif.host_ifname)
 
+    def unbind_endpoint(self, endpoint_id: str) -> None:
+        """Clear what an endpoint left on this host when Neutron no longer knows its port (found via OVSDB)."""
+        from courier.binding.plugs.ovs import OvsPlug
+
+        plug = self._plug("ovs")
+        names = plug.remove_orphans(endpoint_id) if isinstance(plug, OvsPlug) else []
+        if names:
+            LOG.info("Removed %s left by endpoint %s", ", ".join(names), endpoint_id)
+
     def close(self) -> None:
         with self._lock:
             plugs, self._plugs = list(self._plugs.values()), {}

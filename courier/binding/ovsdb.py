@@ -131,6 +131,11 @@ class Ovsdb:
         records = command.execute(check_error=True)
         return InterfaceState.from_record(records[0]) if records else None
 
+    def interfaces_with(self, **external_ids: str) -> list[str]:
+        """Names of the Interfaces whose external_ids contain all of ``external_ids``."""
+        command = self.api.db_find("Interface", ("external_ids", "=", dict(external_ids)), columns=["name"])
+        return [str(r["name"]) for r in command.execute(check_error=True)]
+
     def switch_external_ids(self) -> dict[str, str]:
         records = self.api.db_list("Open_vSwitch", columns=["external_ids"]).execute(check_error=True)
         return dict(records[0]["external_ids"]) if records else {}

@@ -34,10 +34,11 @@ class VIF:
 
     @property
     def host_ifname(self) -> str:
-        """Host end of the veth (the name Nova-style backends expect: tap + id)."""
-        return ("tap" + self.endpoint_id)[:IFNAMSIZ - 1]
+        """Host end of the veth: tap + port id, what Nova, kuryr and agents that scan for devices
+        (ML2/linuxbridge, Calico) expect."""
+        return ("tap" + self.port_id)[:IFNAMSIZ - 1]
 
     @property
     def container_ifname(self) -> str:
         """Container end, created in the host namespace; Docker moves and renames it."""
-        return ("t_c" + self.endpoint_id)[:IFNAMSIZ - 1]
+        return ("t_c" + self.port_id)[:IFNAMSIZ - 1]

@@ -147,8 +147,7 @@ class Endpoints:
             ep = self.endpoint(network_id, endpoint_id)
         except NotFound:
             # Neutron forgot it (deleted behind our back): still clear what may be left on this host.
-            self._binder.unbind(VIF(endpoint_id=endpoint_id, port_id="", network_id="", mac_address="", mtu=0,
-                                    vif_type="unknown"))
+            self._binder.unbind_endpoint(endpoint_id)
             return None
         self._binder.unbind(self.vif(ep))
         return ep

@@ -7,9 +7,10 @@ import ipaddress
 
 import pytest
 
+from courier.binding.manager import Binder
 from courier.exceptions import AddressInUse, Conflict, InvalidRequest, NeutronUnavailable, NotFound, PoolExhausted
 from courier.neutron.api import Neutron
-from tests.fakes import FakeNeutron
+from tests.fakes import FakeBinder, FakeNeutron
 
 
 def public_methods(cls: type) -> dict[str, inspect.Signature]:
@@ -20,6 +21,15 @@ def public_methods(cls: type) -> dict[str, inspect.Signature]:
 def test_fake_has_every_neutron_method_with_the_same_signature() -> None:
     real = public_methods(Neutron)
     fake = public_methods(FakeNeutron)
+    assert set(real) <= set(fake)
+    for name, signature in real.items():
+        assert fake[name] == signature, name
+
+
+def test_fake_binder_has_every_binder_method_with_the_same_signature() -> None:
+    real = public_methods(Binder)
+    fake = public_methods(FakeBinder)
+    real.pop("__init__", None)
     assert set(real) <= set(fake)
     for name, signature in real.items():
         assert fake[name] == signature, name

@@ -131,6 +131,18 @@ class OvsPlug(PlugDriver):
         if problems:
             raise BindingError(f"Unplugging Neutron port {vif.port_id} from OVS: " + "; ".join(problems))
 
+    def remove_orphans(self, endpoint_id: str) -> list[str]:
+        """Remove the OVS ports (and host veths) Courier plugged for an endpoint whose Neutron port is gone,
+        found by their external_ids; return their names."""
+        db = self._ovsdb()
+        names = db.interfaces_with(**{"vm-uuid": endpoint_id, "owner": "courier"})
+        if names:
+            db.del_ports(*names)
+            with IPRoute() as ipr:
+                for name in names:
+                    netdev.delete(ipr, name)  # the veth peer goes with it
+        return names
+
     def watch_ready(self, vif: VIF) -> contextlib.AbstractContextManager[WaitReady]:
         return self._watch_ready(vif)
 

@@ -119,8 +119,7 @@ def test_unbind_knowing_only_the_endpoint_id_cleans_up(cleanup, binder):
     vif = cleanup.add(new_vif())
     binder.bind(vif)
 
-    binder.unbind(new_vif(endpoint_id=vif.endpoint_id, port_id="", network_id="", mac_address="", mtu=0,
-                          vif_type="unknown"))
+    binder.unbind_endpoint(vif.endpoint_id)
 
     assert vif.host_ifname not in ovs_port_names()
     assert not link_exists(vif.host_ifname)

@@ -76,9 +76,11 @@ def request_fields(dirty: bool) -> dict[str, dict[str, st.SearchStrategy[Any]]]:
         good = plausible[0] if len(plausible) == 1 else st.one_of(*plausible)
         return st.one_of(good, good, good, flat_junk, huge_text) if dirty else good
 
-    network_id = f(st.sampled_from(V["network_ids"]), hex64)
-    endpoint_id = f(st.sampled_from(V["endpoint_ids"]), hex64)
-    pool_id = f(st.sampled_from(V["pool_ids"]), st.just("00000000-0000-0000-0000-00000000dead"),
+    live_network, live_endpoint, live_pool = (st.sampled_from(V[k]) for k in ("network_ids", "endpoint_ids",
+                                                                                "pool_ids"))
+    network_id = f(live_network, live_network, live_network, hex64)
+    endpoint_id = f(live_endpoint, live_endpoint, hex64)
+    pool_id = f(live_pool, live_pool, live_pool, st.just("00000000-0000-0000-0000-00000000dead"),
                 st.text(max_size=40))
     cidr = f(st.sampled_from(["", "10.99.0.0/24", "10.98.0.0/24", "10.98.0.0/30", "10.200.7.0/24", "10.50.0.0/24",
                               "fd00:97::/64", "fd00:98::/64", "10.0.0.1/24", "0.0.0.0/0", "::/0", "banana"]),
@@ -108,8 +110,8 @@ def request_fields(dirty: bool) -> dict[str, dict[str, st.SearchStrategy[Any]]]:
                                   "AuxAddresses": f(st.just({}))})), max_size=3))
     endpoint_options = f(st.fixed_dictionaries({}, optional={
         "com.docker.network.endpoint.macaddress": mac, "com.docker.network.portmap": f(st.just([]))}))
-    interface = f(st.fixed_dictionaries({}, optional={"Address": cidr_address, "AddressIPv6": cidr_address,
-                                                      "MacAddress": mac}))
+    interface = f(st.fixed_dictionaries({"Address": cidr_address}, optional={"AddressIPv6": cidr_address,
+                                                                            "MacAddress": mac}))
     discovery = {"DiscoveryType": f(st.integers()), "DiscoveryData": flat_junk}
     ep = {"NetworkID": network_id, "EndpointID": endpoint_id, "Options": endpoint_options}
     return {
@@ -189,6 +191,14 @@ SENT = {"requests": 0, "500": 0}
 ALLOWED_STATUSES = {200, 400, 404, 409, 500, 502, 503}
 
 
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def fresh_world() -> tuple[FakeNeutron, Plugin, Dispatcher]:
     neutron = WORLD.clone()
     plugin = Plugin(CONF, neutron, FakeBinder())  # type: ignore[arg-type]
@@ -214,6 +224,8 @@ def send(neutron: FakeNeutron, dispatcher: Dispatcher, method: str, body: bytes)
     if status == 500:
         SENT["500"] += 1
         assert "internal error in" in reply["Err"] and "Traceback" not in reply["Err"]
+        # The one 500 known (reported, xfail in test_routes): a body that is not UTF-8. Anything else is a bug.
+        assert not _is_utf8(body), (method, body[:300], reply)
 
 
 def run_each(requests: list[tuple[str, bytes]]) -> None:

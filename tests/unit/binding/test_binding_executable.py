@@ -48,9 +48,9 @@ def test_bind_and_unbind_argv_match_kuryr_lib(recorded):
 
     details = "\"{'port_filter': True, 'ovs_hybrid_plug': False}\""
     assert calls(log) == [
-        [str(script), "bind", PORT_ID, "tapcbtest01234", "cbtest0123456789abcdef", "fa:16:3e:aa:bb:cc",
+        [str(script), "bind", PORT_ID, "tap3f1c2a9e-5b", "cbtest0123456789abcdef", "fa:16:3e:aa:bb:cc",
          NETWORK_ID, "proj-1", details],
-        [str(script), "unbind", PORT_ID, "tapcbtest01234", "cbtest0123456789abcdef", "fa:16:3e:aa:bb:cc",
+        [str(script), "unbind", PORT_ID, "tap3f1c2a9e-5b", "cbtest0123456789abcdef", "fa:16:3e:aa:bb:cc",
          details, NETWORK_ID],
     ]
 
@@ -88,7 +88,8 @@ def test_hanging_script_and_its_children_are_killed_at_the_timeout(tmp_path):
     script = f"#!/bin/sh\necho starting >&2\n(sleep 1; touch {marker}) &\nsleep 30\n"
     install(tmp_path / "bin", "slow", script)
     conf = make_conf(bindir=str(tmp_path / "bin"))
-    conf.register_opt(cfg.FloatOpt("plug_script_timeout"), group="courier")  # proposed option
+    if "plug_script_timeout" not in conf.courier:
+        conf.register_opt(cfg.FloatOpt("plug_script_timeout"), group="courier")
     conf.set_override("plug_script_timeout", 0.3, group="courier")
     plug = ExecutablePlug(conf)
 

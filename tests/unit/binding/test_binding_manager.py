@@ -101,14 +101,14 @@ def test_plug_failure_undoes_everything_and_says_what_failed(fakes, bindir):
 
     assert fakes.calls == ["link.create", "watch", "plug", "unwatch", "unplug", "link.delete"]
     message = str(err.value)
-    assert PORT_ID in message and "plug tapcbtest01234" in message and "bridge exploded" in message
+    assert PORT_ID in message and "plug tap3f1c2a9e-5b" in message and "bridge exploded" in message
     assert isinstance(err.value.__cause__, RuntimeError)
 
 
 def test_link_failure_is_wrapped_and_cleaned_up(fakes, bindir):
     fakes.link.fail_create = OSError("EPERM")
 
-    with pytest.raises(BindingError, match=r"failed to create veth pair tapcbtest01234/t_ccbtest01234: EPE"):
+    with pytest.raises(BindingError, match=r"failed to create veth pair tap3f1c2a9e-5b/t_c3f1c2a9e-5b: EPE"):
         binder(bindir).bind(make_vif())
 
     assert fakes.calls == ["link.create", "unplug", "link.delete"]

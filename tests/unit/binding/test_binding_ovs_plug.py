@@ -20,7 +20,7 @@ def test_plug_adds_port_with_neutron_external_ids_and_mtu():
     db = FakeOvsdb()
     ovs_plug(db).plug(make_vif())
 
-    assert db.ports == {"tapcbtest01234": ("br-int", {
+    assert db.ports == {"tap3f1c2a9e-5b": ("br-int", {
         "iface-id": PORT_ID, "attached-mac": "fa:16:3e:aa:bb:cc", "iface-status": "active",
         "vm-uuid": "cbtest0123456789abcdef", "owner": "courier"}, 1442)}
 
@@ -28,10 +28,11 @@ def test_plug_adds_port_with_neutron_external_ids_and_mtu():
 def test_bridge_from_vif_details_then_conf():
     db = FakeOvsdb(bridges=("br-int", "br-custom", "br-other"))
     ovs_plug(db, courier__integration_bridge="br-other").plug(make_vif())
-    ovs_plug(db).plug(make_vif(endpoint_id="cbtestdetails", vif_details={"bridge_name": "br-custom"}))
+    ovs_plug(db).plug(make_vif(port_id="5e6f7a8b-0000-4000-8000-000000000001",
+                               vif_details={"bridge_name": "br-custom"}))
 
-    assert db.ports["tapcbtest01234"][0] == "br-other"
-    assert db.ports["tapcbtestdetai"][0] == "br-custom"
+    assert db.ports["tap3f1c2a9e-5b"][0] == "br-other"
+    assert db.ports["tap5e6f7a8b-00"][0] == "br-custom"
 
 
 def test_missing_bridge_is_reported_before_any_change():
@@ -43,9 +44,9 @@ def test_missing_bridge_is_reported_before_any_change():
 
 def test_interface_that_ovs_cannot_open_fails_the_plug():
     db = FakeOvsdb()
-    db.current = iface("tapcbtest01234", ofport=-1, error="could not open network device (No such device)")
+    db.current = iface("tap3f1c2a9e-5b", ofport=-1, error="could not open network device (No such device)")
 
-    with pytest.raises(BindingError, match=r"OVS could not attach tapcbtest01234 .*No such device"):
+    with pytest.raises(BindingError, match=r"OVS could not attach tap3f1c2a9e-5b .*No such device"):
         ovs_plug(db).plug(make_vif())
 
 
@@ -53,14 +54,7 @@ def test_unplug_removes_both_plug_styles():
     db = FakeOvsdb()
     ovs_plug(db).unplug(make_vif())
 
-    assert db.deleted == [("tapcbtest01234", hybrid_names(PORT_ID)[2])]
-
-
-def test_unplug_without_port_id_touches_only_the_host_end():
-    db = FakeOvsdb()
-    ovs_plug(db).unplug(make_vif(port_id="", vif_type="unknown"))
-
-    assert db.deleted == [("tapcbtest01234",)]
+    assert db.deleted == [("tap3f1c2a9e-5b", hybrid_names(PORT_ID)[2])]
 
 
 def test_hybrid_names_follow_os_vif():
@@ -76,47 +70,47 @@ def wait_with(db: FakeOvsdb, timeout: float = 2.0, **vif_fields: object) -> None
 
 def test_ready_when_ovn_installed_is_already_set():
     db = FakeOvsdb()
-    db.current = iface("tapcbtest01234", **{"ovn-installed": "true"})
+    db.current = iface("tap3f1c2a9e-5b", **{"ovn-installed": "true"})
     wait_with(db)
 
 
 def test_ready_when_ovn_installs_later():
     db = FakeOvsdb()
-    db.current = iface("tapcbtest01234")
-    db.states = [iface("tapcbtest01234", **{"iface-id": PORT_ID}),
-                 iface("tapcbtest01234", **{"ovn-installed": "true"})]
+    db.current = iface("tap3f1c2a9e-5b")
+    db.states = [iface("tap3f1c2a9e-5b", **{"iface-id": PORT_ID}),
+                 iface("tap3f1c2a9e-5b", **{"ovn-installed": "true"})]
     wait_with(db)
 
 
 def test_with_ovn_an_attached_port_is_not_enough():
     db = FakeOvsdb()
-    db.current = iface("tapcbtest01234", ofport=7)
+    db.current = iface("tap3f1c2a9e-5b", ofport=7)
 
     with pytest.raises(PortNotReady) as err:
         wait_with(db, timeout=1.5)
 
     message = str(err.value)
-    assert PORT_ID in message and "tapcbtest01234" in message and "ovn-installed=true within 1.5 s" in message
+    assert PORT_ID in message and "tap3f1c2a9e-5b" in message and "ovn-installed=true within 1.5 s" in message
     assert "port_ready_timeout" in message and "binding:host_id=" in message
 
 
 def test_without_ovn_an_attached_port_is_ready():
     db = FakeOvsdb(ovn=False)
-    db.current = iface("tapcbtest01234", ofport=7)
+    db.current = iface("tap3f1c2a9e-5b", ofport=7)
     wait_with(db)
 
 
 def test_without_ovn_the_timeout_names_vswitchd():
     db = FakeOvsdb(ovn=False)
-    db.current = iface("tapcbtest01234", ofport=None)
-    with pytest.raises(PortNotReady, match="OVS did not attach interface tapcbtest01234"):
+    db.current = iface("tap3f1c2a9e-5b", ofport=None)
+    with pytest.raises(PortNotReady, match="OVS did not attach interface tap3f1c2a9e-5b"):
         wait_with(db)
 
 
 def test_ovs_error_ends_the_wait_at_once():
     db = FakeOvsdb()
-    db.states = [iface("tapcbtest01234", ofport=-1, error="could not add network device")]
-    with pytest.raises(PortNotReady, match="OVS reports an error on tapcbtest01234: could not add network"):
+    db.states = [iface("tap3f1c2a9e-5b", ofport=-1, error="could not add network device")]
+    with pytest.raises(PortNotReady, match="OVS reports an error on tap3f1c2a9e-5b: could not add network"):
         wait_with(db)
 
 

@@ -40,7 +40,8 @@ def test_run_then_rm(docker: Dockerd, neutron: FakeNeutron, net: Network) -> Non
 
 def test_join_reply(docker: Dockerd, neutron: FakeNeutron, net: Network) -> None:
     c = docker.run(net)
-    assert c.join == {"InterfaceName": {"SrcName": "t_c" + c.endpoint_id[:11], "DstPrefix": "eth"},
+    (vif,) = docker.binder.bind_calls
+    assert c.join == {"InterfaceName": {"SrcName": vif.container_ifname, "DstPrefix": "eth"},
                       "Gateway": "10.99.0.1", "GatewayIPv6": "", "StaticRoutes": [], "DisableGatewayService": True}
 
 
@@ -63,7 +64,7 @@ def test_endpoint_oper_info(docker: Dockerd, neutron: FakeNeutron, net: Network)
     (port,) = neutron.ports.values()
     assert c.oper_info == {"Value": {
         "port_id": port.id, "network_id": port.network_id, "mac_address": c.mac, "vif_type": "ovs",
-        "host_if": "tap" + c.endpoint_id[:11], "binding_host": HOST, "fixed_ips": ["10.99.0.2"]}}
+        "host_if": docker.binder.bind_calls[0].host_ifname, "binding_host": HOST, "fixed_ips": ["10.99.0.2"]}}
 
 
 def test_oper_info_of_an_unknown_endpoint_is_empty(docker: Dockerd, net: Network) -> None:
@@ -110,7 +111,20 @@ def test_leave_and_delete_of_unknown_endpoints_succeed(docker: Dockerd, neutron:
         ep = {"NetworkID": network_id, "EndpointID": docker_id()}
         docker.ok("NetworkDriver.Leave", ep)
         docker.ok("NetworkDriver.DeleteEndpoint", ep)
+        assert docker.binder.unbind_endpoint_calls[-1] == ep["EndpointID"]
     assert neutron.snapshot() == before
+
+
+def test_port_deleted_behind_courier_s_back(docker: Dockerd, neutron: FakeNeutron, net: Network) -> None:
+    """After a restart, an endpoint whose port an operator deleted: the host side is still cleared."""
+    c = docker.run(net)
+    (port,) = neutron.ports.values()
+    neutron.delete_port(port.id)
+    docker = docker.restart()
+    status, message = docker.fails("NetworkDriver.Join", Dockerd.join_request(c))
+    assert status == 400 and "has no Neutron port" in message
+    docker.rm(c)
+    assert docker.binder.unbind_endpoint_calls[:1] == [c.endpoint_id]
 
 
 def test_create_endpoint_reply_gives_the_mac_only_when_docker_left_it_out(docker: Dockerd, neutron: FakeNeutron,

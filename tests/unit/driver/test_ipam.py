@@ -243,7 +243,8 @@ def test_address_of_another_container_is_refused(docker: Dockerd, neutron: FakeN
     status, message = docker.fails("IpamDriver.RequestAddress",
                                    docker.address_request(net.v4[0].pool_id, docker_mac(), first.ips[0]))
     assert status == 409
-    assert first.ips[0] in message and "only a free, unbound port can be adopted" in message
+    (port,) = neutron.ports.values()
+    assert first.ips[0] in message and "in use" in message and port.id in message
     assert neutron.snapshot() == before
     docker.rm(first)  # the first container is unaffected
 
