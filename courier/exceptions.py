@@ -38,6 +38,10 @@ class NeutronUnavailable(CourierError):
     status = 503
 
 
+class NeutronTimeout(NeutronUnavailable):
+    """Neutron took longer than ``[courier] neutron_timeout``: not retried, the wait was long enough already."""
+
+
 class NeutronError(CourierError):
     """Neutron answered with an error Courier has no better name for."""
 

@@ -23,6 +23,8 @@ class LinkDriver(abc.ABC):
     """Makes the container's interface in the host namespace, ready for Docker to move into the sandbox."""
 
     name: ClassVar[str]
+    # False for nested drivers (vlan/macvlan/ipvlan): the device is all there is, no plug driver is involved.
+    plugs: ClassVar[bool] = True
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf

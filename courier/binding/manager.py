@@ -36,6 +36,8 @@ class Binder:
         On failure nothing is left behind and a BindingError (PortNotBound, UnsupportedVifType, PortNotReady,
         ...) says what went wrong.
         """
+        if not self._link.plugs:
+            return self._create_only(vif)
         plug = self._plug_for(vif)  # before touching anything: unsupported ports fail cleanly
         timeout = settings.ready_timeout(self._conf)
         started = time.monotonic()
@@ -63,7 +65,7 @@ class Binder:
     def unbind(self, vif: VIF) -> None:
         """Unplug and delete the interface; idempotent, and goes on past missing pieces and failing steps."""
         problems = []
-        plug, best_effort = self._plug_for_unbind(vif)
+        plug, best_effort = self._plug_for_unbind(vif) if self._link.plugs else (None, True)
         if plug is not None:
             try:
                 plug.unplug(vif)
@@ -89,6 +91,22 @@ class Binder:
         names = plug.remove_orphans(endpoint_id) if isinstance(plug, OvsPlug) else []
         if names:
             LOG.info("Removed %s left by endpoint %s", ", ".join(names), endpoint_id)
+
+    def _create_only(self, vif: VIF) -> str:
+        """Nested link drivers: the device is the whole binding (the VM's port carries the traffic)."""
+        try:
+            src_name = self._link.create(vif)
+        except BaseException as exc:
+            try:
+                self._link.delete(vif)
+            except Exception:
+                LOG.exception("Cleaning up after the failed bind of port %s", vif.port_id)
+            if isinstance(exc, BindingError) or not isinstance(exc, Exception):
+                raise
+            raise BindingError(f"Binding Neutron port {vif.port_id} (endpoint {vif.endpoint_id}) failed to "
+                               f"create its {self._link.name} device: {exc}") from exc
+        LOG.info("Created %s device %s for port %s", self._link.name, src_name, vif.port_id)
+        return src_name
 
     def close(self) -> None:
         with self._lock:

@@ -13,6 +13,9 @@ PLUG_GROUP = "courier.plug_drivers"  # entry point name = the binding:vif_type i
 BUILTIN: dict[str, dict[str, str]] = {
     LINK_GROUP: {
         "veth": "courier.binding.links.veth:VethLink",
+        "vlan": "courier.binding.links.vlan:VlanLink",
+        "macvlan": "courier.binding.links.macvlan:MacvlanLink",
+        "ipvlan": "courier.binding.links.ipvlan:IpvlanLink",
     },
     PLUG_GROUP: {
         "ovs": "courier.binding.plugs.ovs:OvsPlug",

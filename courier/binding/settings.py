@@ -60,3 +60,17 @@ def link_driver_name(conf: cfg.ConfigOpts) -> str:
     """[binding] driver; kuryr-lib module paths work: ``kuryr.lib.binding.drivers.veth`` means ``veth``."""
     configured = str(value(conf, "binding", "driver", "veth"))
     return configured.rsplit(".", 1)[-1]
+
+
+def deployment_type(conf: cfg.ConfigOpts) -> str:
+    return str(value(conf, "", "deployment_type", "baremetal"))
+
+
+def link_iface(conf: cfg.ConfigOpts) -> str:
+    """[binding] link_iface: the VM's interface nested containers hang off ("" = the default route's)."""
+    return str(value(conf, "binding", "link_iface", ""))
+
+
+def nested_netns(conf: cfg.ConfigOpts) -> str | None:
+    """Namespace where link_iface lives ([courier] nested_netns); None: Courier's own."""
+    return str(value(conf, "courier", "nested_netns", "")) or None

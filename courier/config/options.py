@@ -30,6 +30,10 @@ default_opts = [
     cfg.StrOpt("ssl_cert_file", help="TLS certificate for kuryr_uri."),
     cfg.StrOpt("ssl_key_file", help="TLS key for kuryr_uri."),
     cfg.StrOpt("ssl_ca_file", help="CA that client certificates must chain to (mutual TLS)."),
+    cfg.StrOpt("deployment_type", default="baremetal", choices=["baremetal", "nested"],
+               help="nested: Courier runs in a Nova VM and containers get Neutron ports behind the VM's port "
+                    "(trunk subports with [binding] driver = vlan, allowed address pairs with macvlan/ipvlan). "
+                    "See docs/nested.md."),
 ]
 
 neutron_opts = [
@@ -69,6 +73,19 @@ courier_opts = [
     cfg.FloatOpt("neutron_timeout", default=10.0, help="Seconds before a Neutron API call is given up."),
     cfg.StrOpt("metrics_listen", default=None, help="host:port for Prometheus /metrics; unset: off."),
     cfg.IntOpt("max_request_bytes", default=1 << 20, help="Largest request body accepted from Docker."),
+    # deployment_type = nested (docs/nested.md)
+    cfg.StrOpt("nested_vm_port", default="",
+               help="Neutron port id of this VM's interface [binding] link_iface. Empty: found by that "
+                    "interface's MAC address (once, on first use)."),
+    cfg.StrOpt("nested_netns", default="",
+               help="Network namespace (name under /run/netns, or a path) where [binding] link_iface lives and "
+                    "where container interfaces are created. Empty: the namespace Courier runs in."),
+    cfg.IntOpt("nested_vlan_min", default=1, min=1, max=4094, help="Lowest VLAN id given to trunk subports."),
+    cfg.IntOpt("nested_vlan_max", default=4094, min=1, max=4094, help="Highest VLAN id given to trunk subports."),
+    cfg.StrOpt("nested_macvlan_mac", default="vrrp", choices=["vrrp", "port"],
+               help="MAC of a MACVLAN container and of its allowed address pair. vrrp: a free RFC 5798 VRRP MAC "
+                    "(00:00:5e:00:01:XX), which ML2/OVN accepts on a bound port; port: the container port's own "
+                    "MAC, as kuryr does (ML2/OVS only: ML2/OVN refuses it)."),
 ]
 
 

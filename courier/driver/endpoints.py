@@ -79,17 +79,27 @@ class Endpoints:
         return subnet
 
     def _attach(self, port: nm.Port, endpoint_id: str, mac: str | None) -> nm.Port:
-        """Give the address's port the endpoint's identity: device_id (and name) plus kuryr's endpoint tags."""
+        """Give the address's port the endpoint's identity: kuryr's endpoint tags, device_id (and name)."""
         attrs: dict[str, Any] = {"device_id": endpoint_id}
         if tags.EXISTING_PORT not in port.tags:
             attrs["name"] = f"{endpoint_id}-port"
-        if mac and mac != port.mac_address.lower():
+        new_tags = frozenset(port.tags | set(tags.docker_id_tags(endpoint_id)))
+        if mac and mac != port.mac_address.lower():  # the MAC matters for traffic: wait for it
             attrs["mac_address"] = mac
-        new_tags = port.tags | set(tags.docker_id_tags(endpoint_id))
-        update = self._pool.submit(self._neutron.update_port, port.id, **attrs)
-        tagging = self._pool.submit(self._neutron.set_port_tags, port.id, new_tags)
-        tagging.result()
-        return dataclasses.replace(update.result(), tags=frozenset(new_tags))
+            update = self._pool.submit(self._neutron.update_port, port.id, **attrs)
+            self._neutron.set_port_tags(port.id, new_tags)
+            return dataclasses.replace(update.result(), tags=new_tags)
+        self._neutron.set_port_tags(port.id, new_tags)
+        # device_id and name only describe the port (lookups use the tags): they land after Docker has its
+        # reply, off the container's start path. Deleting the port waits for them (State.settle).
+        self._state.port_updates[port.id] = self._pool.submit(self._describe, port.id, attrs)
+        return dataclasses.replace(port, tags=new_tags, device_id=endpoint_id, name=attrs.get("name", port.name))
+
+    def _describe(self, port_id: str, attrs: dict[str, Any]) -> None:
+        try:
+            self._neutron.update_port(port_id, **attrs)
+        except Exception as exc:
+            LOG.warning("could not set device_id/name of port %s: %s", port_id, exc)
 
     def endpoint(self, network_id: str, endpoint_id: str) -> EndpointRecord:
         cached = self._state.endpoints.get(endpoint_id)

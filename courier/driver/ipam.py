@@ -107,7 +107,9 @@ class IpamDriver:
             return m.EmptyReply()  # already gone: ReleasePool is idempotent
         with self._state.locks.hold(req.PoolID):
             if record.dedicated and record.subnet is None:
-                self._neutron.delete_subnetpool(record.subnetpool_id)
+                # Docker ignores a failed ReleasePool: while Neutron is unavailable the delete is retried here
+                self._state.deferred.delete(f"deleting subnetpool {record.subnetpool_id}",
+                                            lambda: self._neutron.delete_subnetpool(record.subnetpool_id))
                 self._state.pools.pop(req.PoolID, None)
             elif record.subnet is not None and record.pool_id in record.subnet.tags:
                 # a pre-existing subnet linked to this pool (kuryr-libnetwork's scheme): unlink it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -10,10 +11,11 @@ from collections.abc import Callable
 from oslo_config import cfg
 
 from courier.api import models as m
+from courier.config.options import binding_host_id
 from courier.driver import options as o
 from courier.driver.lookup import Lookup
 from courier.driver.state import NetworkRecord, PoolRecord, State
-from courier.exceptions import Conflict, CourierError, InvalidRequest, NotFound
+from courier.exceptions import Conflict, CourierError, InvalidRequest, NeutronTimeout, NotFound
 from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.neutron.api import Neutron
@@ -34,14 +36,25 @@ class Networks:
             undo: list[Callable[[], None]] = []
             try:
                 record = self._create(req.NetworkID, opts, data, undo)
-            except BaseException:
-                for step in reversed(undo):  # nothing half-created
-                    try:
-                        step()
-                    except CourierError as exc:
-                        LOG.error("rolling back network %s: %s", req.NetworkID[:12], exc)
+            except BaseException as failure:
+                self._roll_back(req.NetworkID, undo, failure)
                 raise
             self._state.networks[req.NetworkID] = record
+
+    def _roll_back(self, docker_id: str, undo: list[Callable[[], None]], failure: BaseException) -> None:
+        """Nothing half-created: undo each step, or have it retried in the background while Neutron is
+        unavailable (Docker never calls DeleteNetwork for a network whose CreateNetwork failed)."""
+        what = f"rolling back Docker network {docker_id[:12]}"
+        for step in reversed(undo):
+            if isinstance(step, _StateStep):
+                step()
+            elif isinstance(failure, NeutronTimeout):
+                self._state.deferred.defer(what, step)  # Neutron hangs: do not make Docker wait for it again
+            else:
+                try:
+                    self._state.deferred.delete(what, step)
+                except CourierError as exc:
+                    LOG.error("%s: %s", what, exc)
 
     def _create(self, docker_id: str, opts: o.NetworkOptions, data: list[m.IPAMData],
                 undo: list[Callable[[], None]]) -> NetworkRecord:
@@ -62,7 +75,8 @@ class Networks:
         else:
             network = self._neutron.create_network(tags.network_name(docker_id), shared=opts.shared)
             undo.append(lambda: self._neutron.delete_network(network.id))
-            self._neutron.set_network_tags(network.id, docker_tags)
+            # + this host's mark: `courier gc` on another host sharing the project never takes it for its own
+            self._neutron.set_network_tags(network.id, docker_tags | {tags.host_tag(binding_host_id(self._conf))})
             subnets_there = []
         subnets = [self._subnet_for(network, entry, opts, subnets_there, docker_tags if existing else None, undo)
                    for entry in data]
@@ -106,6 +120,8 @@ class Networks:
                 allocation_pools=allocation_pools(cidr, record.ip_range, gateway)
                 if record is not None and record.ip_range is not None else None)
             undo.append(lambda: self._neutron.delete_subnet(subnet.id))
+            if record is not None:  # rolled back: the pool has no subnet again, so ReleasePool deletes it
+                undo.append(_StateStep(lambda: setattr(record, "subnet", None)))
             if owner_tags is not None:
                 # made on a user's network: tag it so DeleteNetwork knows it is ours to delete
                 self._neutron.set_subnet_tags(subnet.id, owner_tags)
@@ -141,7 +157,11 @@ class Networks:
                 self._delete_network(record.network.id)
             for subnet in record.subnets:
                 if subnet.subnetpool_id and (not record.existing or docker_tags <= subnet.tags):
-                    self._delete_pool_if_dedicated(subnet.subnetpool_id)
+                    # Docker forgets the network once this call succeeds: a pool Neutron cannot delete now is
+                    # deleted in the background rather than left behind.
+                    self._state.deferred.delete(f"deleting subnetpool {subnet.subnetpool_id}",
+                                                functools.partial(self._delete_pool_if_dedicated,
+                                                                  subnet.subnetpool_id))
             self._state.networks.pop(req.NetworkID, None)
             for pool_id, pool in list(self._state.pools.items()):
                 if pool.subnet is not None and pool.subnet.network_id == record.network.id:
@@ -182,6 +202,16 @@ class Networks:
         if dedicated:
             with contextlib.suppress(Conflict):  # still used by a subnet elsewhere: not ours to force
                 self._neutron.delete_subnetpool(subnetpool_id)
+
+
+class _StateStep:
+    """An undo step on Courier's own state, not Neutron's: always done at once, never deferred."""
+
+    def __init__(self, step: Callable[[], None]):
+        self._step = step
+
+    def __call__(self) -> None:
+        self._step()
 
 
 def allocation_pools(cidr: nm.IPNetwork, ip_range: nm.IPNetwork,

@@ -31,5 +31,6 @@ class Plugin:
         return m.ActivateReply(Implements=["NetworkDriver", "IpamDriver"])
 
     def close(self) -> None:
+        self.state.deferred.close()
         self.endpoints.close()
         self._binder.close()

@@ -88,11 +88,13 @@ class Ports:
 
     def release(self, port: nm.Port) -> None:
         """Delete a port Courier made; give an adopted one back as it was; leave anything else alone."""
+        self._state.settle(port.id)
         self._state.forget_port(port)
         if tags.EXISTING_PORT in port.tags:
             self._give_back(port)
         elif port.device_owner == tags.DEVICE_OWNER:
-            self._neutron.delete_port(port.id)
+            # Docker ignores a failed ReleaseAddress: while Neutron is unavailable the delete is retried here
+            self._state.deferred.delete(f"deleting port {port.id}", lambda: self._neutron.delete_port(port.id))
         else:
             LOG.warning("port %s (device_owner %r) is not Courier's; left alone", port.id, port.device_owner)
 
@@ -109,7 +111,7 @@ class Ports:
 
     def release_endpoint_port(self, port: nm.Port) -> None:
         self._state.forget_port(port)
-        self._neutron.delete_port(port.id)
+        self._state.deferred.delete(f"deleting port {port.id}", lambda: self._neutron.delete_port(port.id))
 
     def create_for_endpoint(self, network_id: str, fixed_ips: list[dict[str, str]], mac: str | None,
                             endpoint_id: str) -> nm.Port:

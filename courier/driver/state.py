@@ -5,13 +5,17 @@ Keeping it saves Neutron calls on the hot path (a container start makes none tha
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
+from typing import Any
 
+from courier.driver.deferred import Deferred
 from courier.exceptions import Conflict
 from courier.neutron import models as nm
 
@@ -128,8 +132,17 @@ class State:
         self.ports_by_ip: dict[tuple[str, str], nm.Port] = {}  # (Neutron network id, address)
         self.ports_by_mac: dict[tuple[str, str], nm.Port] = {}  # (Neutron network id, MAC): dual stack
         self.named_subnetpools: dict[str, nm.SubnetPool] = {}  # default pools: looked up once
+        self.port_updates: dict[str, Future[Any]] = {}  # descriptive updates still in flight, by port id
         self.claims = Claims()
         self.locks = KeyedLocks()
+        self.deferred = Deferred()  # deletes Docker will not ask for again, retried while Neutron is away
+
+    def settle(self, port_id: str, timeout: float = 15.0) -> None:
+        """Let a port's in-flight update land before the port is deleted or given back."""
+        future = self.port_updates.pop(port_id, None)
+        if future is not None:
+            with contextlib.suppress(Exception):
+                future.result(timeout)
 
     def remember_port(self, port: nm.Port) -> None:
         for fixed in port.fixed_ips:

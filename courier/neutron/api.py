@@ -17,7 +17,7 @@ from openstack.network.v2 import network as sdk_network
 from openstack.network.v2 import port as sdk_port
 from openstack.network.v2 import subnet as sdk_subnet
 
-from courier.exceptions import NeutronUnavailable
+from courier.exceptions import NeutronTimeout, NeutronUnavailable
 from courier.neutron import models as nm
 from courier.neutron.connection import backoff_delays, sleep
 from courier.neutron.errors import translated
@@ -46,15 +46,19 @@ class Neutron:
     # --- helpers ---------------------------------------------------------------------------------------------
 
     def _idempotent(self, what: str, call: Callable[[], T]) -> T:
-        """Retry a read or a delete a bounded number of times when Neutron is briefly unavailable."""
+        """Retry a read or a delete a bounded number of times when Neutron is briefly unavailable.
+
+        Only calls that may safely run twice come here: creates and updates are never repeated (a lost reply
+        may hide a success). A timeout is not retried either, so a hanging Neutron costs one timeout per call.
+        """
         delays = backoff_delays(IDEMPOTENT_RETRIES)
         for attempt in range(IDEMPOTENT_RETRIES + 1):
             try:
                 with translated(what):
                     return call()
-            except NeutronUnavailable:
-                if attempt == IDEMPOTENT_RETRIES:
-                    raise
+            except NeutronUnavailable as exc:
+                if attempt == IDEMPOTENT_RETRIES or isinstance(exc, NeutronTimeout):
+                    raise  # a timeout already waited [courier] neutron_timeout: waiting again only delays Docker
                 LOG.warning("%s: Neutron unavailable, retrying in %.1fs", what, delays[attempt])
                 sleep(delays[attempt])
         raise AssertionError("unreachable")
@@ -181,10 +185,18 @@ class Neutron:
         with translated(f"removing subports from trunk {trunk_id}"):
             self._net.delete_trunk_subports(trunk_id, [{"port_id": p} for p in port_ids])
 
+    def list_trunks(self, **query: Any) -> list[Mapping[str, Any]]:
+        return self._idempotent("listing trunks", lambda: [t.to_dict() for t in self._net.trunks(**query)])
+
     # --- discovery ----------------------------------------------------------------------------------------------
 
     def extensions(self) -> set[str]:
         return self._idempotent("listing extensions", lambda: {e.alias for e in self._net.extensions()})
+
+    def agents(self) -> list[nm.Agent]:
+        return self._idempotent("listing agents", lambda: [
+            nm.Agent(agent_type=a.agent_type or "", host=a.host or "", alive=bool(a.is_alive))
+            for a in self._net.agents()])
 
 
 # --- SDK resource -> Courier record ------------------------------------------------------------------------------
@@ -192,7 +204,7 @@ class Neutron:
 
 def _network(n: Any) -> nm.Network:
     return nm.Network(id=n.id, name=n.name or "", mtu=int(n.mtu or 1500), tags=frozenset(n.tags or ()),
-                      subnet_ids=tuple(n.subnet_ids or ()), shared=bool(n.is_shared))
+                      subnet_ids=tuple(n.subnet_ids or ()), shared=bool(n.is_shared), created_at=n.created_at or "")
 
 
 def _ip(value: str | None) -> nm.IPAddress | None:
@@ -210,7 +222,7 @@ def _subnet(s: Any) -> nm.Subnet:
 def _subnetpool(p: Any) -> nm.SubnetPool:
     return nm.SubnetPool(id=p.id, name=p.name or "", prefixes=tuple(ipaddress.ip_network(x) for x in p.prefixes),
                          default_prefixlen=int(p.default_prefix_length or 0), ip_version=int(p.ip_version or 4),
-                         tags=frozenset(p.tags or ()), shared=bool(p.is_shared))
+                         tags=frozenset(p.tags or ()), shared=bool(p.is_shared), created_at=p.created_at or "")
 
 
 def _port(p: Any) -> nm.Port:
@@ -223,4 +235,5 @@ def _port(p: Any) -> nm.Port:
         revision_number=int(p.revision_number or 0), project_id=p.project_id or "",
         allowed_address_pairs=tuple((a.get("ip_address", ""), a.get("mac_address", ""))
                                     for a in p.allowed_address_pairs or ()),
+        created_at=p.created_at or "",
     )

@@ -14,6 +14,7 @@ from courier.exceptions import (
     CourierError,
     InvalidRequest,
     NeutronError,
+    NeutronTimeout,
     NeutronUnavailable,
     NotFound,
     PoolExhausted,
@@ -66,6 +67,8 @@ def translated(what: str) -> Iterator[None]:
         kind = neutron_error_type(exc)
         message = f"{what}: {neutron_message(exc)}"
         err_cls: type[CourierError]
+        if status >= 500 and kind not in _BY_TYPE:
+            message = f"{what}: Neutron is unavailable (HTTP {status}): {neutron_message(exc)}"
         if kind in _BY_TYPE:
             err_cls = _BY_TYPE[kind]
         elif status == 404:
@@ -82,6 +85,8 @@ def translated(what: str) -> Iterator[None]:
         err.neutron_type = kind  # type: ignore[attr-defined]
         err.neutron_status = status  # type: ignore[attr-defined]
         raise err from exc
+    except ks_exc.ConnectTimeout as exc:
+        raise NeutronTimeout(f"{what}: Neutron did not answer in time ([courier] neutron_timeout)") from exc
     except (ks_exc.ConnectionError, ks_exc.RetriableConnectionFailure, ks_exc.DiscoveryFailure,
             sdk_exc.ServiceDiscoveryException) as exc:
         raise NeutronUnavailable(f"{what}: Neutron is unreachable ({type(exc).__name__})") from exc

@@ -19,6 +19,7 @@ class Network:
     tags: frozenset[str] = frozenset()
     subnet_ids: tuple[str, ...] = ()
     shared: bool = False
+    created_at: str = ""  # ISO 8601 (standard-attr-timestamp); "" when Neutron does not say
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +47,7 @@ class SubnetPool:
     ip_version: int
     tags: frozenset[str] = frozenset()
     shared: bool = False
+    created_at: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +74,16 @@ class Port:
     revision_number: int = 0
     allowed_address_pairs: tuple[tuple[str, str], ...] = ()  # (ip_address, mac_address)
     project_id: str = ""
+    created_at: str = ""
 
     def ip_in(self, subnet_id: str) -> IPAddress | None:
         return next((f.ip_address for f in self.fixed_ips if f.subnet_id == subnet_id), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    """A Neutron agent (with ML2/OVN: one "OVN Controller agent" per chassis)."""
+
+    agent_type: str
+    host: str
+    alive: bool

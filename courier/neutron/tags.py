@@ -17,6 +17,8 @@ SUBNET_NAME_PREFIX = "kuryr-subnet-"
 NETWORK_NAME_PREFIX = "kuryr-net-"
 IPAM_PORT_NAME = "kuryr-unbound-port"  # kuryr-libnetwork's name for ports its IPAM created
 ORIGINAL_MAC = "courier.orig-mac:"  # an adopted port's own MAC, restored when it is given back
+HOST = "courier.host:"  # + binding host id: the host whose Courier created the network (courier gc's scope)
+MAX_TAG_LEN = 60
 
 
 def docker_id_tags(docker_id: str) -> list[str]:
@@ -25,6 +27,10 @@ def docker_id_tags(docker_id: str) -> list[str]:
     if len(docker_id) > 32:
         tags.append(HIGH_HALF + docker_id[32:64])
     return tags
+
+
+def host_tag(host_id: str) -> str:
+    return (HOST + host_id)[:MAX_TAG_LEN]
 
 
 def existing_network_tag(docker_id: str) -> str:

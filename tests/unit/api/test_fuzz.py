@@ -243,10 +243,10 @@ FAST = {"deadline": None, "database": None,
 
 
 def batches(request: st.SearchStrategy[tuple[str, bytes]], min_size: int = 5) -> st.SearchStrategy[Any]:
-    return st.lists(request, min_size=min_size, max_size=10)
+    return st.lists(request, min_size=min_size, max_size=min_size + 2)
 
 
-# (examples, smallest batch): at least 10,250 requests in all; about 15,000 on average.
+# (examples, smallest batch): at least 10,250 requests in all; about 12,000 on average.
 BUDGET = {"bytes": (350, 5), "json": (350, 5), "structured": (900, 5), "mangled": (300, 5), "sequences": (250, 3)}
 
 

@@ -7,7 +7,7 @@ import pytest
 from courier.neutron import models as nm
 from courier.neutron import tags
 from tests.fakes import FakeNeutron
-from tests.unit.dockerd import Dockerd, Network, docker_id
+from tests.unit.dockerd import HOST, Dockerd, Network, docker_id
 
 
 def backing(neutron: FakeNeutron, net: Network) -> nm.Network:
@@ -31,7 +31,8 @@ def test_network_create_makes_a_tagged_network_and_subnet(docker: Dockerd, neutr
     net = docker.network_create("10.99.0.0/24")
     network = backing(neutron, net)
     assert network.name == f"kuryr-net-{net.network_id[:8]}"
-    assert network.tags == {f"kuryr.net.uuid.lh:{net.network_id[:32]}", f"kuryr.net.uuid.uh:{net.network_id[32:]}"}
+    assert network.tags == {f"kuryr.net.uuid.lh:{net.network_id[:32]}", f"kuryr.net.uuid.uh:{net.network_id[32:]}",
+                            f"courier.host:{HOST}"}  # the host mark: courier gc's scope
     (subnet,) = subnets_of(neutron, network.id)
     assert subnet.name == "kuryr-subnet-10.99.0.0/24"
     assert str(subnet.cidr) == "10.99.0.0/24" and str(subnet.gateway_ip) == "10.99.0.1"
