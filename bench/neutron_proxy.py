@@ -120,14 +120,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.server.owner._remember(self.command, resources_in(data))
         self.server.owner._record(Call(phase, self.command, self.path, status, latency, arrived))
         self.server.owner._inflight_add(-1)
-        self.send_response(status)
-        for k, v in reply_headers:
-            if k.lower() not in HOP_HEADERS and k.lower() != "content-length":
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        try:
+            self.send_response(status)
+            for k, v in reply_headers:
+                if k.lower() not in HOP_HEADERS and k.lower() != "content-length":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):   # the plugin gave up waiting (its own timeout)
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _proxy
 

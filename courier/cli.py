@@ -32,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from courier.neutron.connection import connect
 
     conf = config.load(_config_args(args))
-    logcontext.setup(logging.DEBUG if args.debug else logging.INFO)
+    logcontext.setup(logging.DEBUG if args.debug else logging.INFO, stream=sys.stdout)
     plugin = Plugin(conf, Neutron(connect(conf)), Binder(conf))
     dispatcher = Dispatcher(build_routes(plugin))
     socket_path = os.path.join(conf.courier.plugin_dir, conf.courier.driver_name + ".sock")
@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="kuryr.conf to read (repeatable; default /etc/kuryr/kuryr.conf)")
         p.add_argument("--debug", action="store_true", help="log debug messages")
     serve.set_defaults(func=cmd_serve)
+    from courier.ops import doctor, gc_cmd, status
+
+    for command in (doctor, status, gc_cmd):
+        command.add_parser(sub)
     return parser
 
 

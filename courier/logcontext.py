@@ -6,7 +6,7 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
 
 _FIELDS = ("method", "network", "endpoint", "pool", "port")
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("courier_log", default=None)
@@ -38,8 +38,9 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def setup(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
+def setup(level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """Log lines to ``stream`` (default stderr); ``courier serve`` uses stdout, as containers expect."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(ContextFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(ctx)s] %(message)s"))
     root = logging.getLogger()

@@ -17,6 +17,7 @@ import functools
 import ipaddress
 import itertools
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
@@ -85,6 +86,8 @@ def _api(fn: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(fn)
     def wrapper(self: FakeNeutron, *args: Any, **kwargs: Any) -> T:
+        if self.latency.get(name):
+            time.sleep(self.latency[name])  # outside the lock: other calls go on meanwhile
         with self._lock:
             self.calls[name] += 1
             self.log.append((name, args, kwargs))
@@ -120,12 +123,15 @@ class FakeNeutron:
         self.subnetpools: dict[str, nm.SubnetPool] = {}
         self.ports: dict[str, nm.Port] = {}
         self.trunks: dict[str, dict[str, Any]] = {}
+        self.agent_list: list[nm.Agent] = []
         self.allocation_pools: dict[str, list[tuple[nm.IPAddress, nm.IPAddress]]] = {}
         self.port_admin_state: dict[str, bool] = {}
         self.calls: collections.Counter[str] = collections.Counter()
         self.log: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         self.unavailable = False
         self._failures: list[_Injected] = []
+        self.clock = 1_767_225_600.0  # 2026-01-01T00:00:00Z: created_at of what is created now
+        self.latency: dict[str, float] = {}  # method -> seconds each call takes
 
     # --- test controls -------------------------------------------------------------------------------------
 
@@ -178,12 +184,18 @@ class FakeNeutron:
         """An independent copy of every resource (calls, switches and injected failures start afresh)."""
         with self._lock:
             twin = FakeNeutron(self._known_hosts, self._mtu, self.project_id)
+            twin.clock = self.clock
             twin._ids = itertools.count(next(self._ids))
             snap = self.snapshot()
             twin.networks, twin.subnets, twin.subnetpools = snap["networks"], snap["subnets"], snap["subnetpools"]
             twin.ports, twin.port_admin_state, twin.trunks = snap["ports"], snap["port_admin_state"], snap["trunks"]
             twin.allocation_pools = snap["allocation_pools"]
+            twin.agent_list = list(self.agent_list)
             return twin
+
+    def _now(self) -> str:
+        """A creation time (standard-attr-timestamp), in ISO 8601; tests may move ``clock`` (seconds)."""
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock))
 
     def _new_id(self) -> str:
         return str(uuid.UUID(int=next(self._ids)))
@@ -216,7 +228,8 @@ class FakeNeutron:
         with self._lock:
             nets = tuple(ipaddress.ip_network(p) for p in prefixes)
             pool = nm.SubnetPool(id=self._new_id(), name=name, prefixes=nets, default_prefixlen=default_prefixlen,
-                                 ip_version=nets[0].version, tags=frozenset(tags), shared=shared)
+                                 ip_version=nets[0].version, tags=frozenset(tags), shared=shared,
+                                 created_at=self._now())
             self.subnetpools[pool.id] = pool
             return pool
 
@@ -232,6 +245,12 @@ class FakeNeutron:
             self.trunks[trunk_id] = {"id": trunk_id, "port_id": port_id, "sub_ports": []}
             return trunk_id
 
+    def add_agent(self, host: str, agent_type: str = "OVN Controller agent", alive: bool = True) -> nm.Agent:
+        with self._lock:
+            agent = nm.Agent(agent_type=agent_type, host=host, alive=alive)
+            self.agent_list.append(agent)
+            return agent
+
     # --- networks -------------------------------------------------------------------------------------------
 
     @_api
@@ -239,7 +258,7 @@ class FakeNeutron:
         return self._create_network(name, bool(shared))
 
     def _create_network(self, name: str, shared: bool) -> nm.Network:
-        net = nm.Network(id=self._new_id(), name=name, mtu=self._mtu, shared=shared)
+        net = nm.Network(id=self._new_id(), name=name, mtu=self._mtu, shared=shared, created_at=self._now())
         self.networks[net.id] = net
         return net
 
@@ -289,7 +308,7 @@ class FakeNeutron:
             raise _failure(NotFound, "NetworkNotFound", 404, what, f"Network {network_id} could not be found.")
         cidr = ipaddress.ip_network(str(cidr))  # refuses host bits, like Neutron
         for other in self.subnets.values():
-            if other.network_id == network_id and other.cidr.overlaps(cidr):  # type: ignore[arg-type]
+            if other.network_id == network_id and other.cidr.overlaps(cidr):
                 raise _failure(InvalidRequest, "InvalidInput", 400, what,
                                f"Invalid input for operation: Requested subnet with cidr: {cidr} for network: "
                                f"{network_id} overlaps with another subnet.")
@@ -303,7 +322,7 @@ class FakeNeutron:
                                f"Invalid input for operation: Cannot allocate IPv{cidr.version} subnet from "
                                f"IPv{pool.ip_version} subnet pool.")
             inside = any(cidr.subnet_of(p) for p in pool.prefixes if p.version == cidr.version)  # type: ignore
-            taken = any(s.subnetpool_id == subnetpool_id and s.cidr.overlaps(cidr)  # type: ignore[arg-type]
+            taken = any(s.subnetpool_id == subnetpool_id and s.cidr.overlaps(cidr)
                         for s in self.subnets.values())
             if not inside or taken:
                 raise _failure(PoolExhausted, "SubnetAllocationError", 409, what,
@@ -394,7 +413,8 @@ class FakeNeutron:
     @_api
     def create_subnetpool(self, name: str, prefix: nm.IPNetwork, shared: bool | None = None) -> nm.SubnetPool:
         pool = nm.SubnetPool(id=self._new_id(), name=name, prefixes=(ipaddress.ip_network(str(prefix)),),
-                             default_prefixlen=prefix.prefixlen, ip_version=prefix.version, shared=bool(shared))
+                             default_prefixlen=prefix.prefixlen, ip_version=prefix.version, shared=bool(shared),
+                             created_at=self._now())
         self.subnetpools[pool.id] = pool
         return pool
 
@@ -442,7 +462,7 @@ class FakeNeutron:
                        name=str(attrs.get("name") or ""), device_owner=str(attrs.get("device_owner") or ""),
                        device_id=str(attrs.get("device_id") or ""), status="DOWN",
                        vnic_type=str(attrs.get("binding:vnic_type") or "normal"), revision_number=1,
-                       project_id=self.project_id,
+                       project_id=self.project_id, created_at=self._now(),
                        allowed_address_pairs=tuple((a.get("ip_address", ""), a.get("mac_address", mac))
                                                    for a in attrs.get("allowed_address_pairs") or ()),
                        **self._binding(host))
@@ -570,6 +590,10 @@ class FakeNeutron:
 
     @_api
     def delete_port(self, port_id: str) -> None:
+        trunk = next((t for t in self.trunks.values() if any(s["port_id"] == port_id for s in t["sub_ports"])), None)
+        if trunk is not None:
+            raise _failure(Conflict, "PortInUseAsSubPort", 409, f"deleting port {port_id}",
+                           f"Port {port_id} is currently a subport for trunk {trunk['id']}.")
         if port_id in self.ports:
             self._drop_port(port_id)
 
@@ -591,22 +615,49 @@ class FakeNeutron:
         return {**trunk, "sub_ports": [dict(s) for s in trunk["sub_ports"]]}
 
     @_api
+    def list_trunks(self, **query: Any) -> list[Mapping[str, Any]]:
+        unknown = set(query) - {"port_id", "id", "name"}
+        if unknown:
+            raise NotImplementedError(f"FakeNeutron does not implement trunk filters {sorted(unknown)}")
+        return [{**t, "sub_ports": [dict(s) for s in t["sub_ports"]]} for t in self.trunks.values()
+                if all(t.get(k) == v for k, v in query.items())]
+
+    @_api
     def add_subports(self, trunk_id: str, subports: list[dict[str, Any]]) -> None:
         what = f"adding subports to trunk {trunk_id}"
         trunk = self._trunk(trunk_id, what)
         for sub in subports:
             if sub["port_id"] not in self.ports:
                 raise _failure(NotFound, "PortNotFound", 404, what, f"Port {sub['port_id']} could not be found.")
-            if any(s["segmentation_id"] == sub["segmentation_id"] or s["port_id"] == sub["port_id"]
-                   for s in trunk["sub_ports"]):
+            if not 1 <= int(sub["segmentation_id"]) <= 4094:
+                raise _failure(InvalidRequest, "InvalidInput", 400, what, "Invalid input for operation: "
+                               f"Segmentation ID '{sub['segmentation_id']}' is not in range.")
+            if any(s["port_id"] == sub["port_id"] for t in self.trunks.values() for s in t["sub_ports"]) or any(
+                    t["port_id"] == sub["port_id"] for t in self.trunks.values()):
+                raise _failure(Conflict, "TrunkPortInUse", 409, what,
+                               f"Port {sub['port_id']} is in use by another trunk.")
+            if any(s["segmentation_id"] == sub["segmentation_id"] for s in trunk["sub_ports"]):
                 raise _failure(Conflict, "DuplicateSubPort", 409, what,
-                               f"segmentation_id {sub['segmentation_id']} or port {sub['port_id']} already in use")
+                               f"segmentation_type vlan and segmentation_id {sub['segmentation_id']} already in use "
+                               f"on trunk {trunk_id}.")
         trunk["sub_ports"] += [dict(s) for s in subports]
+        for sub in subports:  # what Neutron's trunk plugin (ML2/OVN) does to a new subport
+            self.ports[sub["port_id"]] = dataclasses.replace(self.ports[sub["port_id"]], device_owner="trunk:subport",
+                                                             vif_type="ovs", vif_details=dict(OVS_VIF_DETAILS))
 
     @_api
     def remove_subports(self, trunk_id: str, port_ids: list[str]) -> None:
-        trunk = self._trunk(trunk_id, f"removing subports from trunk {trunk_id}")
+        what = f"removing subports from trunk {trunk_id}"
+        trunk = self._trunk(trunk_id, what)
+        for port_id in port_ids:
+            if not any(s["port_id"] == port_id for s in trunk["sub_ports"]):
+                raise _failure(NotFound, "SubPortNotFound", 404, what,
+                               f"SubPort {port_id} on trunk {trunk_id} could not be found.")
         trunk["sub_ports"] = [s for s in trunk["sub_ports"] if s["port_id"] not in port_ids]
+        for port_id in port_ids:  # Neutron's trunk plugin clears what it set on the subport
+            if port_id in self.ports:
+                self.ports[port_id] = dataclasses.replace(self.ports[port_id], device_owner="", vif_type="unbound",
+                                                          vif_details={})
 
     def _trunk(self, trunk_id: str, what: str) -> dict[str, Any]:
         trunk = self.trunks.get(trunk_id)
@@ -621,11 +672,16 @@ class FakeNeutron:
         return {"standard-attr-tag", "subnet_allocation", "binding", "trunk", "port-security",
                 "tag-ports-during-bulk-creation", "standard-attr-revisions", "revision-if-match", "filter-validation"}
 
+    @_api
+    def agents(self) -> list[nm.Agent]:
+        return list(self.agent_list)
+
     # --- shared helpers -------------------------------------------------------------------------------------
 
     def _table(self, kind: str) -> dict[str, Any]:
-        return {"networks": self.networks, "subnets": self.subnets, "subnetpools": self.subnetpools,
-                "ports": self.ports}[kind]
+        tables: dict[str, dict[str, Any]] = {"networks": self.networks, "subnets": self.subnets,
+                                             "subnetpools": self.subnetpools, "ports": self.ports}
+        return tables[kind]
 
     def _get(self, kind: str, resource_id: str, what: str) -> Any:
         found = self._table(kind).get(resource_id)

@@ -66,7 +66,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _any(self) -> None:
-        self.server.proxy._handle(self)
+        try:
+            self.server.proxy._handle(self)
+        except OSError:  # the client went away (e.g. Courier was killed) before the reply was written
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _any
 

@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from courier import logcontext, metrics
 from courier.api import models as m
-from courier.api.errors import UnknownMethod, error_reply
+from courier.api.errors import BadRequest, UnknownMethod, error_reply
 
 if TYPE_CHECKING:
     from courier.driver.plugin import Plugin
 
 LOG = logging.getLogger(__name__)
+# dockerd re-sends a call that got no answer (the plugin restarted mid-call) with an empty body: moby/moby#39331.
+EMPTY_BODY_HINT = (" (the request body was empty: dockerd sends that when it retries a call whose first attempt "
+                   "got no answer, e.g. while the plugin restarted; moby/moby#39331. Run the docker command again)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,27 +66,35 @@ class Dispatcher:
         started = time.perf_counter()
         route = self._routes.get(method)
         label = method if route else "unknown"
+        payload: dict[str, Any] = {}
         try:
             if route is None:
                 raise UnknownMethod(f"unknown method {method!r}")
-            payload = json.loads(body) if body.strip() else {}
-            if not isinstance(payload, dict):
-                raise json.JSONDecodeError("expected a JSON object", body.decode("utf-8", "replace"), 0)
+            payload = _parse(body)
             request = route.request.model_validate(payload)
             with logcontext.bind_request(method, payload):
                 reply = route.handler(request)
             status, answer = 200, reply.model_dump(exclude_none=True)
         except Exception as exc:
-            with logcontext.bind_request(method, _safe_ids(body)):
+            with logcontext.bind_request(method, payload):
                 status, answer = error_reply(exc, method)
+            if status == 400 and route is not None and not body.strip():
+                answer = {key: text + EMPTY_BODY_HINT for key, text in answer.items()}
         metrics.REQUESTS.labels(method=label, status=str(status)).inc()
         metrics.REQUEST_SECONDS.labels(method=label).observe(time.perf_counter() - started)
         return status, answer
 
 
-def _safe_ids(body: bytes) -> dict[str, Any]:
+def _parse(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object; anything else (bad UTF-8, absurd nesting or numbers) is a 400."""
+    if not body.strip():
+        return {}
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return payload if isinstance(payload, dict) else {}
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"invalid request: body is not JSON ({exc.msg} at position {exc.pos})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadRequest(f"invalid request: body is not usable JSON ({type(exc).__name__})") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(f"invalid request: body must be a JSON object, not {type(payload).__name__}")
+    return payload

@@ -1,8 +1,12 @@
-"""Binding failures, each with a message an operator can act on."""
+"""Binding failures, each with a message an operator can act on (Docker shows it as is)."""
+
+from courier.exceptions import CourierError
 
 
-class BindingError(Exception):
+class BindingError(CourierError):
     """The container interface could not be set up or torn down."""
+
+    status = 500
 
 
 class UnsupportedVifType(BindingError):

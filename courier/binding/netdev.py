@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from courier.binding.errors import BindingError
 
 LOG = logging.getLogger(__name__)
 
-PROC_SYS_NET = Path("/proc/sys/net")
+# In a container /proc/sys is read-only: the image and the managed plugin mount the host's /proc/sys/net at
+# another path and name it here (deploy/README.md).
+PROC_SYS_NET = Path(os.environ.get("COURIER_PROC_SYS_NET") or "/proc/sys/net")
 ETHTOOL_TIMEOUT = 10.0
 # 8: never answer ARP for any local address; the host end is a pure L2 port.
 ARP_IGNORE_NEVER = 8
@@ -99,7 +102,15 @@ def write_sysctl(relative: str, value: str) -> bool:
     try:
         path.write_text(value)
     except FileNotFoundError:
+        if not PROC_SYS_NET.is_dir():
+            raise BindingError(f"{PROC_SYS_NET} (COURIER_PROC_SYS_NET) does not exist: mount the host's "
+                               "/proc/sys/net there (deploy/README.md)") from None
         return False
+    except OSError as exc:
+        if exc.errno != errno.EROFS:
+            raise
+        raise BindingError(f"Cannot write {path}: read-only (Courier in a container?). Mount the host's "
+                           "/proc/sys/net elsewhere and set COURIER_PROC_SYS_NET to it (deploy/README.md)") from exc
     return True
 
 

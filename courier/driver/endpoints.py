@@ -17,9 +17,10 @@ from courier.binding.manager import Binder
 from courier.binding.vif import VIF, FixedIP
 from courier.driver import options as o
 from courier.driver.lookup import Lookup
+from courier.driver.nested import Nesting
 from courier.driver.ports import ENDPOINT_OWNED, Ports, address_only
 from courier.driver.state import EndpointRecord, NetworkRecord, State
-from courier.exceptions import InvalidRequest, NotFound
+from courier.exceptions import AddressInUse, InvalidRequest, NotFound
 from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.neutron.api import Neutron
@@ -29,9 +30,10 @@ LOG = logging.getLogger(__name__)
 
 class Endpoints:
     def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, state: State, lookup: Lookup, ports: Ports,
-                 binder: Binder):
+                 binder: Binder, nesting: Nesting | None = None):
         self._conf, self._neutron, self._state = conf, neutron, state
         self._lookup, self._ports, self._binder = lookup, ports, binder
+        self._nesting = nesting  # deployment_type = nested: CreateEndpoint attaches the port to the VM's port
         # Independent Neutron updates of one endpoint go out together: one round trip instead of two.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="neutron")
 
@@ -56,20 +58,36 @@ class Endpoints:
             if len(found) > 1:
                 raise InvalidRequest(f"addresses {', '.join(addresses)} belong to different ports: {', '.join(found)}")
             if found:
-                port = self._attach(next(iter(found.values())), req.EndpointID, mac)
+                port = next(iter(found.values()))
+                _refuse_if_taken(port, req.EndpointID, addresses)
+                if self._nesting is not None:
+                    self._nesting.check(port)  # before the port is changed at all
+                port = self._attach(port, req.EndpointID, mac)
             else:
                 port = self._ports.create_for_endpoint(
                     network.network.id, [{"subnet_id": s.id, "ip_address": ip} for s, ip in fixed], mac,
                     req.EndpointID)
+            if self._nesting is not None:
+                port = self._nest(port, mac if iface.MacAddress else None, created=not found)
             logcontext.bind(port=port.id)
             self._state.endpoints[req.EndpointID] = EndpointRecord(req.EndpointID, network, port)
             self._state.remember_port(port)
             return self._reply(iface, port)
 
-    @staticmethod
-    def _reply(iface: m.EndpointInterface, port: nm.Port) -> m.CreateEndpointReply:
+    def _reply(self, iface: m.EndpointInterface, port: nm.Port) -> m.CreateEndpointReply:
+        mac = port.mac_address if self._nesting is None else self._nesting.reply_mac(port)
         return m.CreateEndpointReply(Interface=m.EndpointInterfaceReply(
-            MacAddress=None if iface.MacAddress else port.mac_address))
+            MacAddress=None if iface.MacAddress else mac))
+
+    def _nest(self, port: nm.Port, docker_mac: str | None, created: bool) -> nm.Port:
+        """Attach the port behind the VM's port; a port made for this endpoint goes again if that fails."""
+        assert self._nesting is not None
+        try:
+            return self._nesting.attach(port, docker_mac)
+        except BaseException:
+            if created:
+                self._ports.release_endpoint_port(port)
+            raise
 
     def _subnet_for(self, network: NetworkRecord, ip: str) -> nm.Subnet:
         address = ipaddress.ip_address(ip)
@@ -117,6 +135,8 @@ class Endpoints:
         ep = self.endpoint(req.NetworkID, req.EndpointID)
         logcontext.bind(port=ep.port.id)
         vif = self.vif(ep)
+        if self._nesting is not None:
+            vif = self._nesting.vif(vif, ep.port)  # e.g. the VLAN id, kept in memory since CreateEndpoint
         started = time.perf_counter()
         src_name = self._binder.bind(vif)
         metrics.BIND_SECONDS.labels(vif_type=vif.vif_type).observe(time.perf_counter() - started)
@@ -166,6 +186,8 @@ class Endpoints:
         with self._state.locks.hold(req.EndpointID):
             ep = self._unbind(req.NetworkID, req.EndpointID)
             self._state.endpoints.pop(req.EndpointID, None)
+            if ep is not None and self._nesting is not None:
+                ep.port = self._nesting.detach(ep.port)
             if ep is not None and ENDPOINT_OWNED in ep.port.tags:
                 self._ports.release_endpoint_port(ep.port)
 
@@ -183,3 +205,11 @@ class Endpoints:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+
+
+def _refuse_if_taken(port: nm.Port, endpoint_id: str, addresses: list[str]) -> None:
+    """A port already serving another endpoint (or device) is never taken over."""
+    owner = tags.docker_id_from_tags(port.tags)
+    if (owner and owner != endpoint_id) or (port.device_id and port.device_id != endpoint_id):
+        raise AddressInUse(f"address {', '.join(addresses)} is already in use by port {port.id} of "
+                           f"{'endpoint ' + owner[:12] if owner else 'device ' + port.device_id}")

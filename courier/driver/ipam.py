@@ -12,7 +12,7 @@ from courier.driver import options as o
 from courier.driver.lookup import Lookup
 from courier.driver.ports import Ports, address_only
 from courier.driver.state import PoolRecord, State
-from courier.exceptions import InvalidRequest, NotFound, PoolExhausted
+from courier.exceptions import AddressInUse, InvalidRequest, NotFound, PoolExhausted
 from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.neutron.api import Neutron
@@ -27,7 +27,7 @@ class IpamDriver:
     def capabilities(self, _: m.Empty) -> m.IpamCapabilitiesReply:
         # Docker then sends the endpoint's MAC with RequestAddress, so the port is created (and bound) with it
         # in one call: Neutron refuses to change the MAC of a bound port later.
-        return m.IpamCapabilitiesReply(RequiresMACAddress=True, RequiresRequestReplay=False)
+        return m.IpamCapabilitiesReply(RequiresMACAddress=self._ports.requires_mac, RequiresRequestReplay=False)
 
     def default_address_spaces(self, _: m.Empty) -> m.AddressSpacesReply:
         return m.AddressSpacesReply(LocalDefaultAddressSpace="no_address_space",
@@ -131,6 +131,8 @@ class IpamDriver:
             raise InvalidRequest(f"address {address} is outside pool {record.cidr}")
         if opts.get(o.REQUEST_ADDRESS_TYPE) == o.GATEWAY_REQUEST:
             return self._gateway(record, address)
+        if address and record.gateway is not None and address == str(record.gateway):
+            raise AddressInUse(f"address {address} is the gateway of {record.cidr}")
         mac = o.normalize_mac(opts[o.MAC_OPTION], o.MAC_OPTION) if opts.get(o.MAC_OPTION) else None
         port = self._ports.allocate(record, address, mac)
         assert record.subnet is not None

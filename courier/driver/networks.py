@@ -15,7 +15,7 @@ from courier.config.options import binding_host_id
 from courier.driver import options as o
 from courier.driver.lookup import Lookup
 from courier.driver.state import NetworkRecord, PoolRecord, State
-from courier.exceptions import Conflict, CourierError, InvalidRequest, NeutronTimeout, NotFound
+from courier.exceptions import Conflict, CourierError, InvalidRequest, NeutronTimeout, NeutronUnavailable, NotFound
 from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.neutron.api import Neutron
@@ -49,7 +49,7 @@ class Networks:
             if isinstance(step, _StateStep):
                 step()
             elif isinstance(failure, NeutronTimeout):
-                self._state.deferred.defer(what, step)  # Neutron hangs: do not make Docker wait for it again
+                self._state.deferred.defer(what, step, failure)  # Neutron hangs: Docker must not wait again
             else:
                 try:
                     self._state.deferred.delete(what, step)
@@ -141,28 +141,33 @@ class Networks:
                           subnetpool_id=pool.id, cidr=cidr, dedicated=False)
 
     def delete(self, req: m.NetworkRequest) -> None:
-        with self._state.locks.hold(req.NetworkID):
-            record = self._lookup.network(req.NetworkID)
+        # Docker ignores a failed DeleteNetwork and forgets the network: what Neutron cannot delete now (it is
+        # unavailable) is deleted in the background once it is back, never left behind.
+        failure = self._state.deferred.delete(f"deleting Docker network {req.NetworkID[:12]}",
+                                              functools.partial(self._delete, req.NetworkID))
+        if failure is not None:
+            raise NeutronUnavailable(f"{failure}; Courier finishes deleting the network once Neutron answers again")
+
+    def _delete(self, docker_id: str) -> None:
+        """Idempotent: after a partial failure, running it again finishes the job (the record stays cached)."""
+        with self._state.locks.hold(docker_id):
+            record = self._lookup.network(docker_id)
             if record is None:
                 return
-            docker_tags = set(tags.docker_id_tags(req.NetworkID))
+            docker_tags = set(tags.docker_id_tags(docker_id))
             if record.existing:
                 for subnet in record.subnets:
                     if docker_tags <= subnet.tags:
                         self._delete_subnet(subnet)
                 current = self._neutron.get_network(record.network.id)
                 self._neutron.set_network_tags(current.id, {t for t in current.tags if t not in docker_tags
-                                                            and t != tags.existing_network_tag(req.NetworkID)})
+                                                            and t != tags.existing_network_tag(docker_id)})
             else:
                 self._delete_network(record.network.id)
             for subnet in record.subnets:
                 if subnet.subnetpool_id and (not record.existing or docker_tags <= subnet.tags):
-                    # Docker forgets the network once this call succeeds: a pool Neutron cannot delete now is
-                    # deleted in the background rather than left behind.
-                    self._state.deferred.delete(f"deleting subnetpool {subnet.subnetpool_id}",
-                                                functools.partial(self._delete_pool_if_dedicated,
-                                                                  subnet.subnetpool_id))
-            self._state.networks.pop(req.NetworkID, None)
+                    self._delete_pool_if_dedicated(subnet.subnetpool_id)
+            self._state.networks.pop(docker_id, None)
             for pool_id, pool in list(self._state.pools.items()):
                 if pool.subnet is not None and pool.subnet.network_id == record.network.id:
                     del self._state.pools[pool_id]

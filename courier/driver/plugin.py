@@ -7,6 +7,7 @@ from oslo_config import cfg
 from courier.api import models as m
 from courier.binding.manager import Binder
 from courier.config.options import binding_host_id
+from courier.driver import nested
 from courier.driver.endpoints import Endpoints
 from courier.driver.ipam import IpamDriver
 from courier.driver.lookup import Lookup
@@ -21,8 +22,9 @@ class Plugin:
     def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, binder: Binder):
         self.state = State()
         lookup = Lookup(neutron, self.state)
-        ports = Ports(neutron, self.state, lookup, binding_host_id(conf))
-        self.endpoints = Endpoints(conf, neutron, self.state, lookup, ports, binder)
+        self.nesting = nested.build(conf, neutron)  # None unless deployment_type = nested
+        ports = Ports(neutron, self.state, lookup, binding_host_id(conf), self.nesting)
+        self.endpoints = Endpoints(conf, neutron, self.state, lookup, ports, binder, self.nesting)
         self.network = NetworkDriver(conf, Networks(conf, neutron, self.state, lookup), self.endpoints)
         self.ipam = IpamDriver(conf, neutron, self.state, lookup, ports)
         self._binder = binder

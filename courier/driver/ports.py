@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 from typing import Any
 
 from courier import logcontext
 from courier.driver.lookup import Lookup
+from courier.driver.nested import Nesting
 from courier.driver.state import PoolRecord, State
 from courier.exceptions import AddressInUse, InvalidRequest, NotFound
 from courier.neutron import models as nm
@@ -19,8 +22,16 @@ ENDPOINT_OWNED = "courier.endpoint-port"  # made by CreateEndpoint (foreign IPAM
 
 
 class Ports:
-    def __init__(self, neutron: Neutron, state: State, lookup: Lookup, host_id: str):
+    def __init__(self, neutron: Neutron, state: State, lookup: Lookup, host_id: str, nesting: Nesting | None = None):
         self._neutron, self._state, self._lookup, self._host = neutron, state, lookup, host_id
+        self._nesting = nesting  # deployment_type = nested: ports ride on the VM's port, no host binds them
+
+    @property
+    def requires_mac(self) -> bool:
+        return True if self._nesting is None else self._nesting.requires_mac
+
+    def _placed(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return attrs if self._nesting is None else self._nesting.port_attrs(attrs)
 
     def allocate(self, pool: PoolRecord, address: str | None, mac: str | None) -> nm.Port:
         """One Neutron port (one call) per container; the second family of a dual-stack one joins it."""
@@ -39,7 +50,7 @@ class Ports:
         if mac:
             attrs["mac_address"] = mac
         try:
-            port = self._neutron.create_port(subnet.network_id, [fixed], **attrs)
+            port = self._neutron.create_port(subnet.network_id, [fixed], **self._placed(attrs))
         except AddressInUse as exc:
             kind = getattr(exc, "neutron_type", "")
             if kind == "MacAddressInUse" and mac:
@@ -81,13 +92,20 @@ class Ports:
             marker.add(tags.ORIGINAL_MAC + port.mac_address)
         self._neutron.set_port_tags(port.id, port.tags | marker)  # first: a crash now still marks it as not ours
         self._state.forget_port(port)
-        adopted = self._neutron.update_port(port.id, **attrs)
+        try:
+            adopted = self._neutron.update_port(port.id, **self._placed(attrs))
+        except Exception:
+            with contextlib.suppress(Exception):  # leave the user's port as it was
+                self._neutron.set_port_tags(port.id, port.tags)
+            raise
         LOG.info("adopted pre-created port %s for %s", port.id, address)
         self._state.remember_port(adopted)
         return adopted
 
     def release(self, port: nm.Port) -> None:
         """Delete a port Courier made; give an adopted one back as it was; leave anything else alone."""
+        if self._nesting is not None:  # still behind the VM port (DeleteEndpoint did not run or failed)
+            port = self._nesting.detach(port)
         self._state.settle(port.id)
         self._state.forget_port(port)
         if tags.EXISTING_PORT in port.tags:
@@ -120,14 +138,15 @@ class Ports:
                  "binding:host_id": self._host, "admin_state_up": True}
         if mac:
             attrs["mac_address"] = mac
-        port = self._neutron.create_port(network_id, fixed_ips, **attrs)
+        port = self._neutron.create_port(network_id, fixed_ips, **self._placed(attrs))
         try:
             self._neutron.set_port_tags(port.id, {*tags.docker_id_tags(endpoint_id), ENDPOINT_OWNED})
         except Exception:
             self._neutron.delete_port(port.id)
             raise
-        self._state.remember_port(port)
-        return port
+        tagged = dataclasses.replace(port, tags=frozenset({*tags.docker_id_tags(endpoint_id), ENDPOINT_OWNED}))
+        self._state.remember_port(tagged)
+        return tagged
 
 
 def address_only(cidr_or_ip: str, field: str) -> str:

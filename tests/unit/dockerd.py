@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import itertools
 import json
+from concurrent import futures
 from typing import Any
 
 from oslo_config import cfg
@@ -23,7 +24,7 @@ from tests.fakes import FakeBinder, FakeNeutron
 HOST = "testhost"
 ADDRESS_SPACE = "no_address_space"
 GATEWAY_REQUEST = {"RequestAddressType": "com.docker.network.gateway"}
-ENDPOINT_OPTIONS = {"com.docker.network.endpoint.exposedports": [], "com.docker.network.portmap": []}
+ENDPOINT_OPTIONS: dict[str, Any] = {"com.docker.network.endpoint.exposedports": [], "com.docker.network.portmap": []}
 MAC_OPTION = "com.docker.network.endpoint.macaddress"
 
 _ids = itertools.count(1)
@@ -88,18 +89,26 @@ class Dockerd:
     """One Courier plugin (over a FakeNeutron and a FakeBinder) as dockerd sees it."""
 
     def __init__(self, neutron: FakeNeutron, binder: FakeBinder | None = None,
-                 conf: cfg.ConfigOpts | None = None):
+                 conf: cfg.ConfigOpts | None = None, *, settle: bool = True):
         self.neutron = neutron
         self.binder = binder if binder is not None else FakeBinder()
         self.conf = conf if conf is not None else make_conf()
+        self.settles = settle
         self.plugin = Plugin(self.conf, neutron, self.binder)  # type: ignore[arg-type]
         self.dispatcher = Dispatcher(build_routes(self.plugin))
         self.sent: list[tuple[str, Any, int, dict[str, Any]]] = []
 
     def restart(self) -> Dockerd:
         """Courier restarted: a new process over the same Neutron; dockerd replays nothing."""
+        self.settle()
         self.plugin.close()
-        return Dockerd(self.neutron, FakeBinder(), self.conf)
+        return Dockerd(self.neutron, FakeBinder(), self.conf, settle=self.settles)
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait for what Courier finishes in the background after replying (port descriptions, retried deletes)."""
+        state = self.plugin.state
+        futures.wait(list(state.port_updates.values()), timeout)
+        assert state.deferred.wait_idle(timeout), state.deferred.pending()
 
     def close(self) -> None:
         self.plugin.close()
@@ -110,6 +119,8 @@ class Dockerd:
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode() + b"\n"
         status, reply = self.dispatcher.dispatch(method, body)
         self.sent.append((method, payload, status, reply))
+        if self.settles:
+            self.settle()
         return status, reply
 
     def ok(self, method: str, payload: Any = None) -> dict[str, Any]:

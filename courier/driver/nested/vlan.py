@@ -8,6 +8,7 @@ of times. Ids are picked at random among the free ones so that two processes rar
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -17,8 +18,8 @@ from typing import Any
 from oslo_config import cfg
 
 from courier.binding.vif import VIF
-from courier.driver.nested.base import Nesting, VmPort
-from courier.exceptions import Conflict, InvalidRequest, NotFound, PoolExhausted
+from courier.driver.nested.base import GroupCommit, Nesting, VmPort
+from courier.exceptions import Conflict, InvalidRequest, NeutronUnavailable, NotFound, PoolExhausted
 from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.neutron.api import Neutron
@@ -26,7 +27,7 @@ from courier.neutron.api import Neutron
 LOG = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8  # add_subports tries per container before giving up on a trunk other processes keep filling
-SUBPORT_OWNER = "trunk:subport"  # what Neutron's trunk plugin sets as a subport's device_owner
+MAX_BATCH = 5  # subports per trunk call: Neutron takes up to about a second per subport
 
 
 class SegmentationIds:
@@ -39,7 +40,10 @@ class SegmentationIds:
         self._lock = threading.Lock()
         self._known = _segments(sub_ports)
         self._pending: dict[str, int] = {}
+        self._uncertain: set[str] = set()  # an add whose answer was lost: it may have landed
         self._rng = rng or random.Random()
+        self._adds: GroupCommit[dict[str, Any]] = GroupCommit(self._write_adds, MAX_BATCH)
+        self._removes: GroupCommit[str] = GroupCommit(self._write_removes, MAX_BATCH)
 
     def segment_of(self, port_id: str) -> int | None:
         with self._lock:
@@ -53,6 +57,7 @@ class SegmentationIds:
         """Re-read the trunk. The lock is held across the read, so no local add or remove is lost."""
         with self._lock:
             self._known = _segments(self._neutron.get_trunk(self.trunk_id).get("sub_ports") or ())
+            self._uncertain -= set(self._known)
 
     def _reserve(self, port_id: str) -> int | None:
         taken = set(self._known.values()) | set(self._pending.values())
@@ -63,9 +68,45 @@ class SegmentationIds:
         self._pending[port_id] = seg
         return seg
 
+    def _write_adds(self, subports: list[dict[str, Any]]) -> list[BaseException | None]:
+        try:
+            self._neutron.add_subports(self.trunk_id, subports)
+            return [None] * len(subports)
+        except Conflict as exc:
+            if len(subports) == 1:
+                return [exc]
+        # one refused subport fails the whole call: the others go one by one
+        errors: list[BaseException | None] = []
+        for sub in subports:
+            try:
+                self._neutron.add_subports(self.trunk_id, [sub])
+                errors.append(None)
+            except Exception as exc:
+                errors.append(exc)
+        return errors
+
+    def _write_removes(self, port_ids: list[str]) -> list[BaseException | None]:
+        try:
+            self._neutron.remove_subports(self.trunk_id, port_ids)
+            return [None] * len(port_ids)
+        except NotFound:
+            if len(port_ids) == 1:
+                return [None]  # SubPortNotFound: already gone
+        errors: list[BaseException | None] = []
+        for port_id in port_ids:
+            try:
+                self._neutron.remove_subports(self.trunk_id, [port_id])
+                errors.append(None)
+            except NotFound:
+                errors.append(None)
+            except Exception as exc:
+                errors.append(exc)
+        return errors
+
     def add(self, port_id: str) -> int:
         """Make ``port_id`` a subport on a free VLAN id; return the id (the existing one if it already is)."""
         refreshed_when_full = False
+        last: Exception | None = None
         for _ in range(MAX_ATTEMPTS):
             with self._lock:
                 current = self._known.get(port_id)
@@ -85,9 +126,9 @@ class SegmentationIds:
                 refreshed_when_full = True
                 continue
             try:
-                self._neutron.add_subports(self.trunk_id, [{"port_id": port_id, "segmentation_type": "vlan",
-                                                            "segmentation_id": seg}])
+                self._adds.submit({"port_id": port_id, "segmentation_type": "vlan", "segmentation_id": seg})
             except Conflict as exc:
+                last = exc
                 with self._lock:
                     self._pending.pop(port_id, None)
                 kind = getattr(exc, "neutron_type", "")
@@ -97,6 +138,11 @@ class SegmentationIds:
                 if kind == "TrunkPortInUse" and self.segment_of(port_id) is None:
                     raise Conflict(f"nested: Neutron port {port_id} is already a subport of another trunk") from exc
                 continue  # DuplicateSubPort: another process took that id (or added this very port)
+            except NeutronUnavailable:
+                with self._lock:  # the add may still land: detach removes the port whatever happened
+                    self._pending.pop(port_id, None)
+                    self._uncertain.add(port_id)
+                raise
             except BaseException:
                 with self._lock:
                     self._pending.pop(port_id, None)
@@ -105,19 +151,18 @@ class SegmentationIds:
                 self._pending.pop(port_id, None)
                 self._known[port_id] = seg
             return seg
-        raise Conflict(f"nested: no VLAN id could be taken on trunk {self.trunk_id} in {MAX_ATTEMPTS} attempts: "
-                       "other Courier processes keep taking the same ids; try again")
+        raise Conflict(f"nested: no VLAN id could be taken on trunk {self.trunk_id} in {MAX_ATTEMPTS} attempts "
+                       f"(other Courier processes keep taking the same ids?); last refusal: {last}")
 
     def remove(self, port_id: str) -> bool:
         """Remove the subport; False if it was not one. The id is free again once Neutron confirmed."""
-        if self.segment_of(port_id) is None:
-            return False
-        try:
-            self._neutron.remove_subports(self.trunk_id, [port_id])
-        except NotFound:
-            pass  # SubPortNotFound: already gone
+        with self._lock:
+            if port_id not in self._known and port_id not in self._uncertain:
+                return False
+        self._removes.submit(port_id)
         with self._lock:
             self._known.pop(port_id, None)
+            self._uncertain.discard(port_id)
         return True
 
 
@@ -156,6 +201,10 @@ class VlanNesting(Nesting):
                 LOG.info("nested: trunk %s with %d subports", trunk["id"], len(trunk.get("sub_ports") or ()))
             return self._ids
 
+    def check(self, port: nm.Port) -> None:
+        if self.segmentation_ids().segment_of(port.id) is None:
+            self.require_unbound(port)
+
     def attach(self, port: nm.Port, docker_mac: str | None) -> nm.Port:
         ids = self.segmentation_ids()
         if ids.segment_of(port.id) is not None:
@@ -173,7 +222,10 @@ class VlanNesting(Nesting):
         return port
 
     def detach(self, port: nm.Port) -> nm.Port:
-        ids = self.segmentation_ids()
+        try:
+            ids = self.segmentation_ids()
+        except NotFound:
+            return port  # the VM port has no trunk: nothing can be attached to it
         if not ids.remove(port.id):
             return port
         LOG.info("nested: port %s removed from trunk %s", port.id, ids.trunk_id)
@@ -185,8 +237,6 @@ class VlanNesting(Nesting):
             return port
 
     def vif(self, vif: VIF, port: nm.Port) -> VIF:
-        import dataclasses
-
         seg = self.segmentation_ids().segment_of(port.id)
         if seg is None:
             raise NotFound(f"nested: Neutron port {port.id} is not a subport of this VM's trunk "

@@ -83,9 +83,6 @@ def test_rejections_are_logged_below_error(caplog: pytest.LogCaptureFixture) -> 
     assert levels["IpamDriver.RequestPool: down"] == logging.ERROR
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: BindingError is not a CourierError, so error_reply answers the generic "
-                   "'internal error ... BindingError; see the Courier log' and drops the operator-facing message "
-                   "(courier/api/errors.py:46-50, courier/binding/errors.py:4)")
 def test_binding_error_message_reaches_docker() -> None:
     error = PortNotBound("Neutron port p1 is not bound (binding:vif_type=binding_failed): set [binding] host_id")
     status, reply = errors.error_reply(error, "NetworkDriver.Join")

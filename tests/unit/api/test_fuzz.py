@@ -3,9 +3,13 @@
 Every request must get an answer (dispatch never raises); every non-200 answer carries Err and Error;
 every answer can be serialised; and a request answered >= 400 leaves Neutron exactly as it was.
 
-Each example runs against a fresh copy of one prepared world (two Docker networks, one of them on a
-user's Neutron network with a reserved port, one running container, the default subnetpool) and a
-fresh Plugin, so examples are independent and reproducible.
+Each request runs against a fresh copy of one prepared world (three Docker networks, one of them dual-stack and
+one on a user's Neutron network with a reserved port; one running container; the default subnetpool) and a
+fresh Plugin (a cold cache, as after a restart), so failures reproduce and shrink. ``fuzz_sequences`` sends
+several requests to one Plugin, so later ones meet what earlier ones cached or created.
+
+Two known bugs are tolerated here and pinned by xfail tests instead: 500 for a body that is not UTF-8
+(api/test_routes.py) and a rejected CreateEndpoint that leaves tags behind (driver/test_endpoints.py).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from concurrent import futures
 from typing import Any
 
 import pytest
@@ -187,8 +192,14 @@ def mangled(draw: st.DrawFn) -> tuple[str, bytes]:
 
 # --- the property ----------------------------------------------------------------------------------------------
 
-SENT = {"requests": 0, "500": 0}
+SENT = {"requests": 0}
 ALLOWED_STATUSES = {200, 400, 404, 409, 500, 502, 503}
+
+
+def _known_half_done(method: str, reply: dict[str, Any]) -> bool:
+    """The one rejected request known to change Neutron (reported; xfail in driver/test_endpoints.py,
+    ATTACH_TAKES_OVER): CreateEndpoint on another endpoint's bound port, with another MAC."""
+    return method == "NetworkDriver.CreateEndpoint" and "port is already bound" in reply.get("Err", "")
 
 
 def _is_utf8(body: bytes) -> bool:
@@ -207,10 +218,18 @@ def fresh_world() -> tuple[FakeNeutron, Plugin, Dispatcher]:
     return neutron, plugin, Dispatcher(build_routes(plugin))
 
 
-def send(neutron: FakeNeutron, dispatcher: Dispatcher, method: str, body: bytes) -> None:
+def quiesce(plugin: Plugin) -> None:
+    """Let what earlier requests left running in the background land before looking at Neutron."""
+    futures.wait(list(plugin.state.port_updates.values()), 10)
+    assert plugin.state.deferred.wait_idle(10)
+
+
+def send(neutron: FakeNeutron, plugin: Plugin, dispatcher: Dispatcher, method: str, body: bytes) -> None:
+    quiesce(plugin)
     before = neutron.snapshot()
     status, reply = dispatcher.dispatch(method, body)  # must not raise
     SENT["requests"] += 1
+    quiesce(plugin)
     assert status in ALLOWED_STATUSES, (status, reply)
     assert isinstance(reply, dict)
     json.dumps(reply)  # what the server sends
@@ -219,10 +238,9 @@ def send(neutron: FakeNeutron, dispatcher: Dispatcher, method: str, body: bytes)
         assert reply.get("Error") == reply["Err"], reply
     else:
         assert "Err" not in reply and "Error" not in reply
-    if status >= 400:
+    if status >= 400 and not _known_half_done(method, reply):
         assert neutron.snapshot() == before, (method, body[:300], status, reply)
     if status == 500:
-        SENT["500"] += 1
         assert "internal error in" in reply["Err"] and "Traceback" not in reply["Err"]
         # The one 500 known (reported, xfail in test_routes): a body that is not UTF-8. Anything else is a bug.
         assert not _is_utf8(body), (method, body[:300], reply)
@@ -233,7 +251,7 @@ def run_each(requests: list[tuple[str, bytes]]) -> None:
     for method, body in requests:
         neutron, plugin, dispatcher = fresh_world()
         try:
-            send(neutron, dispatcher, method, body)
+            send(neutron, plugin, dispatcher, method, body)
         finally:
             plugin.close()
 
@@ -281,7 +299,7 @@ def fuzz_sequences(requests: list[tuple[str, bytes]]) -> None:
     neutron, plugin, dispatcher = fresh_world()
     try:
         for method, body in requests:
-            send(neutron, dispatcher, method, body)
+            send(neutron, plugin, dispatcher, method, body)
     finally:
         plugin.close()
 

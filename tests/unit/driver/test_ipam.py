@@ -236,6 +236,16 @@ def test_requested_address(docker: Dockerd, neutron: FakeNeutron) -> None:
     assert [str(f.ip_address) for f in port.fixed_ips] == ["10.99.0.77"]
 
 
+def test_the_gateway_address_is_not_given_to_a_container(docker: Dockerd, neutron: FakeNeutron) -> None:
+    """`docker run --ip <gateway>`: Docker's own IPAM answers "address already in use"."""
+    net = docker.network_create("10.99.0.0/24")
+    before = neutron.snapshot()
+    status, message = docker.fails("IpamDriver.RequestAddress",
+                                   docker.address_request(net.v4[0].pool_id, docker_mac(), net.v4[0].gateway))
+    assert status == 409 and net.v4[0].gateway in message
+    assert neutron.snapshot() == before
+
+
 def test_address_of_another_container_is_refused(docker: Dockerd, neutron: FakeNeutron) -> None:
     net = docker.network_create("10.99.0.0/24")
     first = docker.run(net)
@@ -411,9 +421,6 @@ def test_ip_of_a_port_in_use_is_refused(docker: Dockerd, neutron: FakeNeutron, u
     assert neutron.snapshot() == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Ports._adopt tags the port (kuryr.port.existing, courier.orig-mac:) "
-                   "before update_port and never removes the tags when update_port fails "
-                   "(courier/driver/ports.py:82-84)")
 def test_failed_adoption_leaves_the_port_as_it_was(docker: Dockerd, neutron: FakeNeutron, user_network) -> None:
     user_net, _, reserved = user_network
     net = docker.network_create("10.50.0.0/24", options={"neutron.net.uuid": user_net.id})
