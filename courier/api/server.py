@@ -8,6 +8,7 @@ parallel over several keep-alive connections; each connection gets its own threa
 from __future__ import annotations
 
 import contextlib
+import http
 import http.server
 import json
 import logging
@@ -71,11 +72,20 @@ class PluginRequestHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._reply(405, _error("plugin calls are POST"))
 
+    do_PUT = do_DELETE = do_HEAD = do_PATCH = do_GET
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol-level errors (bad request line, oversized headers) get JSON too, never an HTML page."""
+        self.close_connection = True
+        self._reply(code, _error(message or http.HTTPStatus(code).phrase))
+
     def _reply(self, status: int, answer: dict[str, Any]) -> None:
         data = json.dumps(answer).encode() + b"\n"
         self.send_response(status)
         self.send_header("Content-Type", CONTENT_TYPE)
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
