@@ -96,6 +96,7 @@ class FaultProxy:
         self.seen: list[Seen] = []
         self.created: dict[str, set[str]] = {kind: set() for kind in _COLLECTIONS}
         self.device_ids: set[str] = set()
+        self.auth_tokens: set[str] = set()  # X-Auth-Token values clients sent
 
     # --- control --------------------------------------------------------------------------------------------
 
@@ -190,6 +191,10 @@ class FaultProxy:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         method, path = h.command, h.path
+        token = h.headers.get("X-Auth-Token")
+        if token:
+            with self._lock:
+                self.auth_tokens.add(token)
         mode = self._decide(method, path)
         h.close_connection = True
         if mode == "hang":

@@ -28,6 +28,7 @@ CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
 # Docker's plugin client keeps idle connections for 90 s; closing ours later means Docker closes first.
 IDLE_TIMEOUT = 120.0
 BODY_TIMEOUT = 10.0
+HANDSHAKE_TIMEOUT = 10.0
 
 
 class PluginRequestHandler(http.server.BaseHTTPRequestHandler):
@@ -130,8 +131,23 @@ class TCPPluginServer(_PluginServerMixin, socketserver.TCPServer):
         self.dispatcher, self.max_body = dispatcher, max_body
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host, port), PluginRequestHandler)
-        if ssl_context is not None:
-            self.socket = ssl_context.wrap_socket(self.socket, server_side=True)
+        self._ssl = ssl_context
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """TLS handshake here, in the connection's own thread and with a deadline, not in accept(): a client that
+        connects and never speaks TLS would otherwise hold up every other connection."""
+        if self._ssl is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            tls = self._ssl.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            LOG.info("TLS handshake with %s failed: %s", client_address, exc)
+            return None
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
 
 
 def tls_context(cert: str, key: str, ca: str | None) -> ssl.SSLContext:

@@ -87,6 +87,8 @@ class Binder:
         """Clear what an endpoint left on this host when Neutron no longer knows its port (found via OVSDB)."""
         from courier.binding.plugs.ovs import OvsPlug
 
+        if not self._link.plugs:
+            return  # nested: no OVS in the VM, and the device (named after the unknown port) went with the sandbox
         plug = self._plug("ovs")
         names = plug.remove_orphans(endpoint_id) if isinstance(plug, OvsPlug) else []
         if names:

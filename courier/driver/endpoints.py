@@ -99,6 +99,8 @@ class Endpoints:
     def _attach(self, port: nm.Port, endpoint_id: str, mac: str | None) -> nm.Port:
         """Give the address's port the endpoint's identity: kuryr's endpoint tags, device_id (and name)."""
         attrs: dict[str, Any] = {"device_id": endpoint_id}
+        if self._nesting is not None:  # e.g. a trunk subport must have no device_id
+            attrs = self._nesting.port_attrs(attrs)
         if tags.EXISTING_PORT not in port.tags:
             attrs["name"] = f"{endpoint_id}-port"
         new_tags = frozenset(port.tags | set(tags.docker_id_tags(endpoint_id)))

@@ -85,6 +85,9 @@ def translated(what: str) -> Iterator[None]:
         err.neutron_type = kind  # type: ignore[attr-defined]
         err.neutron_status = status  # type: ignore[attr-defined]
         raise err from exc
+    except (ks_exc.Unauthorized, ks_exc.AuthorizationFailure) as exc:
+        raise NeutronError(f"{what}: Keystone refused Courier's credentials ({exc}); check the [neutron] auth "
+                           "options in kuryr.conf") from exc
     except ks_exc.ConnectTimeout as exc:
         raise NeutronTimeout(f"{what}: Neutron did not answer in time ([courier] neutron_timeout)") from exc
     except (ks_exc.ConnectionError, ks_exc.RetriableConnectionFailure, ks_exc.DiscoveryFailure,

@@ -41,7 +41,8 @@ def load_config(args: argparse.Namespace) -> cfg.ConfigOpts:
 
 
 def setup_logging(args: argparse.Namespace) -> None:
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr,
+    # Without --debug only errors: what a command finds is in its output, retries and the like are noise.
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("urllib3", "keystoneauth", "openstack", "stevedore", "ovsdbapp"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.debug else logging.CRITICAL)

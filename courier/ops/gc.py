@@ -26,7 +26,6 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from courier.exceptions import CourierError
 from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.ops.docker import DockerView
@@ -178,7 +177,7 @@ def _interfaces(plan: Plan, neutron: Any, docker: DockerView, interfaces: list[O
 
 
 def _veths(plan: Plan, host: HostOps, interfaces: list[OvsInterface], ports: list[nm.Port]) -> None:
-    in_ovs = {i.name for i in interfaces} - plan.ids("ovs-interface")
+    in_ovs = {i.name for i in interfaces}  # an OVS leftover's removal takes its veth along
     live = [p.id for p in ports if p.id not in plan.ids("port")]
     for pair in host.veth_pairs():
         if pair.has_master or pair.name in in_ovs or pair.peer in in_ovs:
@@ -256,7 +255,7 @@ def remove(plan: Plan, neutron: Any, host: HostOps | None) -> list[Outcome]:
         for item in (i for i in plan.leftovers if i.kind == kind):
             try:
                 _remove_one(item, neutron, host)
-            except (CourierError, OSError, Exception) as exc:
+            except Exception as exc:  # CourierError from Neutron, OSError/NetlinkError from the host
                 LOG.warning("gc: could not remove %s %s: %s", item.kind, item.id, exc)
                 outcomes.append(Outcome(item, False, str(exc)))
             else:

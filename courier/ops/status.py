@@ -70,8 +70,10 @@ def _network(neutron: Any, dnet: DockerNetwork | None, net: nm.Network | None, p
                              "subnetpool_id": s.subnetpool_id}
                             for s in sorted(neutron.list_subnets(network_id=net.id), key=lambda s: str(s.cidr))]
         if dnet is None and docker_known:
+            fate = ("it is pre-existing: courier gc leaves it alone" if entry["neutron"]["existing"]
+                    else "courier gc removes it")
             problems.append(f"Neutron network {net.id} ({net.name}) belongs to Docker network "
-                            f"{tags.docker_id_from_tags(net.tags)} that Docker no longer has: courier gc removes it")
+                            f"{tags.docker_id_from_tags(net.tags)} that Docker no longer has: {fate}")
     mine = [p for p in ports if net is not None and p.network_id == net.id]
     used: set[str] = set()
     for ep in (dnet.endpoints if dnet else ()):

@@ -277,7 +277,11 @@ class MacvlanNesting(Nesting):
         return self._macs.assign(port, version)
 
     def detach(self, port: nm.Port) -> nm.Port:
-        vm = self.vm_port.get()
+        try:
+            vm = self.vm_port.get()
+        except InvalidRequest as exc:  # no VM port (configuration): nothing this process attached
+            LOG.warning("nested: not detaching port %s: %s", port.id, exc)
+            return port
         pairs = self._pairs_of(port, vm)
         if pairs & self.pairs.current():
             self.pairs.change(remove=pairs)

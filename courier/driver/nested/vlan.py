@@ -201,6 +201,11 @@ class VlanNesting(Nesting):
                 LOG.info("nested: trunk %s with %d subports", trunk["id"], len(trunk.get("sub_ports") or ()))
             return self._ids
 
+    def port_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # Neutron refuses a subport with a device_id ("Port already has an attached device"); the endpoint
+        # tags identify the port anyway.
+        return {k: v for k, v in super().port_attrs(attrs).items() if k != "device_id"}
+
     def check(self, port: nm.Port) -> None:
         if self.segmentation_ids().segment_of(port.id) is None:
             self.require_unbound(port)
@@ -226,6 +231,9 @@ class VlanNesting(Nesting):
             ids = self.segmentation_ids()
         except NotFound:
             return port  # the VM port has no trunk: nothing can be attached to it
+        except InvalidRequest as exc:  # no VM port (configuration): nothing this process attached
+            LOG.warning("nested: not detaching port %s: %s", port.id, exc)
+            return port
         if not ids.remove(port.id):
             return port
         LOG.info("nested: port %s removed from trunk %s", port.id, ids.trunk_id)

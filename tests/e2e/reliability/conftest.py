@@ -9,8 +9,10 @@ has a driver name of its own, so other tests' Docker networks never reach it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,7 +46,7 @@ class RelCourier(Courier):
     """``courier serve`` with its own driver name and settings; ``neutron_timeout=None`` keeps Courier's default."""
 
     def __init__(self, workdir: Path, driver_name: str, endpoint: str = stack.NEUTRON_URL, extra: str = "",
-                 neutron_timeout: float | None = 5, debug: bool = False, wrapper: list[str] | None = None):
+                 neutron_timeout: float | None = None, debug: bool = False, wrapper: list[str] | None = None):
         super().__init__(workdir, driver_name=driver_name, endpoint=endpoint, extra=extra)
         text = self.config.read_text()
         timeout = "" if neutron_timeout is None else f"neutron_timeout = {neutron_timeout:g}\n"
@@ -171,6 +173,16 @@ def neutron_exists(collection: str, resource_id: str) -> bool:
         raise
 
 
+def existing_ids(collection: str, ids: set[str]) -> set[str]:
+    """Which of ``ids`` Neutron still has: one list call per 40 ids, not one call each."""
+    found: set[str] = set()
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), 40):
+        query = "&".join(f"id={i}" for i in wanted[start:start + 40])
+        found |= {r["id"] for r in stack.neutron("GET", f"/{collection}?fields=id&{query}")[collection]}
+    return found
+
+
 def ovs_interfaces() -> dict[str, dict[str, str]]:
     out = subprocess.run(["ovs-vsctl", "--format=json", "--columns=name,external_ids", "list", "Interface"],
                          capture_output=True, text=True, check=True).stdout
@@ -188,7 +200,7 @@ def leftovers(proxy: FaultProxy, keep: set[str] = frozenset()) -> dict[str, list
     still in use), plus the OVS interfaces and host veths of those ports."""
     found: dict[str, list[str]] = {}
     for collection, ids in proxy.created.items():
-        alive = sorted(i for i in ids - set(keep) if neutron_exists(collection, i))
+        alive = sorted(existing_ids(collection, ids - set(keep)))
         if alive:
             found[collection] = alive
     keep_ports = proxy.created["ports"] & set(keep)
@@ -259,3 +271,123 @@ def stack_up() -> None:
 def recording_proxy(stack_up: None) -> Iterator[FaultProxy]:
     with FaultProxy(stack.NEUTRON_URL) as proxy:
         yield proxy
+
+
+# --- a dockerd of a test's own ----------------------------------------------------------------------------------
+
+
+class OwnDockerd:
+    """A dockerd only this test uses (the shared test dockerd is never restarted): its own data root, exec root,
+    socket and pid file; no bridge, no iptables; ``busybox:local`` imported from the busybox-static rootfs as
+    scripts/stack does. Plugins are discovered host-wide, so it finds the test's Courier by its driver name."""
+
+    def __init__(self, logdir: Path, live_restore: bool = True):
+        tag = uuid.uuid4().hex[:6]
+        self.run_dir = Path(f"/run/courier-rel-{tag}")
+        self.data_root = Path(f"/var/lib/courier-rel-{tag}")
+        self.exec_root = self.run_dir / "exec"
+        self.socket = self.run_dir / "docker.sock"
+        self.host = f"unix://{self.socket}"
+        self.pidfile = self.run_dir / "docker.pid"
+        self.log = logdir / f"dockerd-{tag}.log"
+        self.live_restore = live_restore
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 60) -> None:
+        for path in (self.run_dir, self.exec_root, self.data_root):
+            path.mkdir(parents=True, exist_ok=True)
+        args = ["dockerd", "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
+                "-H", self.host, "--pidfile", str(self.pidfile), "--bridge=none", "--iptables=false",
+                "--ip-masq=false", "--config-file", str(self._config())]
+        if self.live_restore:
+            args.append("--live-restore")
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"dockerd exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            if docker_at(self.host, "version", "--format", "{{.Server.Version}}", check=False,
+                         timeout=15).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"dockerd did not answer within {timeout:g} s: {self.log.read_text()[-2000:]}")
+
+    def _config(self) -> Path:
+        path = self.run_dir / "daemon.json"
+        path.write_text("{}\n")
+        return path
+
+    def import_busybox(self) -> None:
+        if docker_at(self.host, "image", "inspect", stack.IMAGE, check=False).returncode == 0:
+            return
+        rootfs = self.run_dir / "rootfs"
+        for sub in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "proc", "sys", "dev"):
+            (rootfs / sub).mkdir(parents=True, exist_ok=True)
+        (rootfs / "bin/busybox").write_bytes(Path("/bin/busybox").read_bytes())
+        (rootfs / "bin/busybox").chmod(0o755)
+        applets = subprocess.run(["/bin/busybox", "--list-full"], capture_output=True, text=True, check=True)
+        for applet in applets.stdout.split():
+            if applet != "bin/busybox":
+                target = rootfs / applet
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    target.symlink_to("/bin/busybox")
+        (rootfs / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+        (rootfs / "etc/group").write_text("root:x:0:\n")
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        env = {**os.environ, "DOCKER_HOST": self.host}
+        subprocess.run(["docker", "import", "-c", 'CMD ["/bin/sh"]', "-", stack.IMAGE], stdin=tar.stdout,
+                       capture_output=True, env=env, check=True, timeout=120)
+        tar.wait(timeout=60)
+        subprocess.run(["rm", "-rf", str(rootfs)], check=False)
+
+    def stop(self, timeout: float = 60) -> None:
+        """SIGTERM, as a service manager restarting dockerd does; with --live-restore containers keep running."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def processes(self) -> list[int]:
+        """Processes left that belong to this dockerd (its containerd and shims name its directories)."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(self.exec_root) in cmdline or str(self.data_root) in cmdline:
+                pids.append(int(entry.name))
+        return pids
+
+    def destroy(self) -> None:
+        """Remove every container, stop the daemon (and what it started), unmount and delete its directories."""
+        if self.proc is not None:
+            ids = docker_at(self.host, "ps", "-aq", check=False).stdout.split()
+            if ids:
+                docker_at(self.host, "rm", "-f", *ids, check=False)
+        self.stop()
+        for pid in self.processes():  # containerd with --live-restore; only ours, by pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+                  if line.split()[1].startswith((str(self.run_dir), str(self.data_root)))]
+        for mount in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+        for path in (self.data_root, self.run_dir):
+            subprocess.run(["rm", "-rf", str(path)], check=False)

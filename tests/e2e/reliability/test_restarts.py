@@ -42,7 +42,7 @@ LIFECYCLES = int(os.environ.get("COURIER_RELIABILITY_LIFECYCLES", "200"))
 SEED = int(os.environ.get("COURIER_RELIABILITY_SEED", "20261126"))
 WORKERS = 5
 SURVIVORS = 4
-KILL_DELAY = (2.0, 10.0)  # seconds between Courier being ready and the next SIGKILL
+KILL_DELAY = (3.0, 12.0)  # seconds between Courier being ready and the next SIGKILL
 SUBNET = "10.242.0.0/22"
 DOCKER_GAVE_UP = ("moby/moby#39331", "connect: connection refused")
 
@@ -73,7 +73,7 @@ class Killer(threading.Thread):
 
 @pytest.fixture
 def chaos(recording_proxy: FaultProxy, tmp_path: Path) -> Iterator[tuple[RelCourier, FaultProxy]]:
-    server = RelCourier(tmp_path, unique("relk"), endpoint=recording_proxy.url)
+    server = RelCourier(tmp_path, unique("relk"), endpoint=recording_proxy.url, neutron_timeout=None)
     server.start()
     try:
         yield server, recording_proxy

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
-
 import os
 import uuid
+from typing import Any
 
 from tests.unit.dockerd import Container, Dockerd, Network
 

@@ -55,13 +55,14 @@ def kernel_lacks(kind: str, module: str) -> str | None:
     ns = f"cnk{uuid.uuid4().hex[:8]}"
     run("ip", "netns", "add", ns)
     try:
-        in_ns(ns, "ip", "link", "add", "lower", "type", "dummy")
+        in_ns(ns, "ip", "link", "add", "lower", "type", "veth", "peer", "name", "lower-peer")
         extra = {"vlan": ["id", "5"], "ipvlan": ["mode", "l2"], "macvlan": ["mode", "bridge"]}[kind]
         result = subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "add", "link", "lower", "name", "probe",
                                  "type", kind, *extra], capture_output=True, text=True, check=False)
         if result.returncode == 0:
             return None
-        return f"kernel has no {module} module: creating a {kind} device fails ({result.stderr.strip()})"
+        article = "an" if kind[0] in "aeiou" else "a"
+        return f"kernel has no {module} module: creating {article} {kind} device fails ({result.stderr.strip()})"
     finally:
         run("ip", "netns", "del", ns, check=False)
 

@@ -19,8 +19,8 @@ from tests.unit.dockerd import Dockerd
 
 pytestmark = [pytest.mark.integration, needs_root]
 
-VM_CIDR = "10.241.0.0/24"
-C_CIDR = "10.242.0.0/24"
+VM_CIDR = "10.251.0.0/24"
+C_CIDR = "10.252.0.0/24"
 
 
 def courier(lab: Lab, vm, **overrides) -> Dockerd:
@@ -137,7 +137,7 @@ def test_join_fails_clearly_without_8021q_and_leaves_no_device(lab: Lab):
     d = courier(lab, vm)
     net = network(d, C_CIDR)
     c = endpoint(d, net, with_mac=True)
-    status, err = d.fails("NetworkDriver.Join", d.join_request(c))
+    status, _ = d.fails("NetworkDriver.Join", d.join_request(c))
     assert status == 500
     assert "t_c" not in in_ns(vm.ns, "ip", "-o", "link")
     binder = Binder(vm.conf("vlan"))
@@ -159,7 +159,7 @@ def test_vlan_device_end_to_end(lab: Lab):
         pytest.skip(reason)
     vm = lab.vm(VM_CIDR, trunk=True)
     d = courier(lab, vm)
-    net, neutron_net, peer = container_network(lab, d)
+    net, _, peer = container_network(lab, d)
     containers = [endpoint(d, net, with_mac=True) for _ in range(2)]
     for i, c in enumerate(containers):
         src = join(d, c)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,14 +26,21 @@ def session(tmp_path: Path) -> Iterator[tuple[Courier, str, str]]:
     server = Courier(tmp_path, driver_name=f"status-{tag}")
     server.start()
     network, container = f"st-{tag}", f"st-{tag}-c"
+    docker_id = ""
     try:
         stack.docker("network", "create", "-d", server.driver_name, "--ipam-driver", server.driver_name,
                      "--subnet", f"10.237.{int(tag, 16) % 250}.0/24", network)
+        docker_id = stack.docker("network", "inspect", "-f", "{{.Id}}", network).stdout.strip()
         stack.docker("run", "-d", "--name", container, "--net", network, stack.IMAGE, "sleep", "600")
         yield server, network, container
     finally:
         stack.docker("rm", "-f", container, check=False)
         stack.docker("network", "rm", network, check=False)
+        # A delete Neutron was too slow for is finished in the background: give Courier the time to.
+        deadline = time.monotonic() + 60
+        query = "/networks?tags=" + ",".join(tags.docker_id_tags(docker_id))
+        while docker_id and stack.neutron("GET", query)["networks"] and time.monotonic() < deadline:
+            time.sleep(1)
         server.stop()
 
 
