@@ -18,13 +18,23 @@ def add_parser(sub: Any) -> None:
                     "removal or a check failed.")
     common.add_common(p, docker=True)
     p.add_argument("--dry-run", action="store_true", help="list the leftovers, remove nothing")
-    p.add_argument("--min-age", type=float, default=gc.DEFAULT_MIN_AGE, metavar="SECONDS",
+    p.add_argument("--min-age", type=_seconds, default=gc.DEFAULT_MIN_AGE, metavar="SECONDS",
                    help="leave Neutron resources younger than this alone: they may belong to a Docker call "
                         f"in progress (default {gc.DEFAULT_MIN_AGE:g})")
     p.add_argument("--any-host", action="store_true",
                    help="also networks without a host mark (made by kuryr-libnetwork or an older Courier); "
                         "only safe when this Docker daemon is the only one using the Neutron project")
     p.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,8 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from courier.ops.host import LocalHost
 
     common.setup_logging(args)
-    if args.min_age < 0:
-        raise SystemExit("courier gc: --min-age must be >= 0")
     conf = common.load_config(args)
     host_id = binding_host_id(conf)
     client = DockerClient(args.docker_host)
@@ -47,19 +55,18 @@ def run(args: argparse.Namespace) -> int:
         raise RuntimeError(f"{exc}; gc needs the Docker daemon this host's containers run on "
                            "(--docker-host or DOCKER_HOST)") from exc
     problems: list[str] = []
-    local: LocalHost | None = LocalHost(conf)
+    local = LocalHost(conf)
+    host: LocalHost | None = local
     try:
-        assert local is not None
         local.bridges()
     except Exception as exc:
         problems.append(f"cannot read the local OVSDB ({exc}): OVS interfaces and veths were not checked")
-        local = None
+        host = None
     try:
-        plan, outcomes = gc.reconcile(Neutron(connect(conf)), docker, local, host_id, dry_run=args.dry_run,
+        plan, outcomes = gc.reconcile(Neutron(connect(conf)), docker, host, host_id, dry_run=args.dry_run,
                                       min_age=args.min_age, any_host=args.any_host)
     finally:
-        if local is not None:
-            local.close()
+        local.close()
     failed = [o for o in outcomes if not o.done]
     if args.json:
         results = ([{**i.as_dict(), "result": "would remove", "error": ""} for i in plan.leftovers]

@@ -147,9 +147,16 @@ class Docker:
         fmt = f'{{{{(index .NetworkSettings.Networks "{network}").EndpointID}}}}'
         return self("inspect", "-f", fmt, container).stdout.strip()
 
-    def ping(self, container: str, address: str, count: int = 2) -> bool:
-        result = self("exec", container, "ping", "-c", str(count), "-W", "3", address, check=False, timeout=60)
-        return result.returncode == 0
+    def ping(self, container: str, address: str, count: int = 2, attempts: int = 3) -> bool:
+        """Whether ``container`` reaches ``address``; a few tries, as OVN may still be programming flows for
+        a port that was just plugged (ovn-controller is slow on a loaded machine)."""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(2)
+            result = self("exec", container, "ping", "-c", str(count), "-W", "3", address, check=False, timeout=60)
+            if result.returncode == 0:
+                return True
+        return False
 
     def cleanup(self) -> None:
         for name in reversed(self.containers):

@@ -6,7 +6,7 @@ calls that hit a dead or restarting Courier, as it always does. Afterwards every
 the others, and every removed one left nothing behind once Courier's reconcile (``courier.ops.gc``, limited to
 what this test's Courier created: the stack is shared) has run: no Neutron port, no OVS interface, no veth.
 
-``COURIER_RELIABILITY_LIFECYCLES`` sets the number of lifecycles (default 200; CI runs 40),
+``COURIER_RELIABILITY_LIFECYCLES`` sets the number of lifecycles (default 200; CI runs 30),
 ``COURIER_RELIABILITY_SEED`` the seed.
 """
 
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.e2e
 LIFECYCLES = int(os.environ.get("COURIER_RELIABILITY_LIFECYCLES", "200"))
 SEED = int(os.environ.get("COURIER_RELIABILITY_SEED", "20261126"))
 WORKERS = 5
-SURVIVORS = 4
+SURVIVORS = 8  # lifecycles whose container stays (some fail: see DOCKER_GAVE_UP)
 KILL_DELAY = (3.0, 12.0)  # seconds between Courier being ready and the next SIGKILL
 SUBNET = "10.242.0.0/22"
 DOCKER_GAVE_UP = ("moby/moby#39331", "connect: connection refused")

@@ -49,6 +49,7 @@ def cli(tmp_path: Path) -> CLI:
 
 
 def base_config(driver_name: str, extra: str = "", endpoint: str = stack.NEUTRON_URL) -> str:
-    """A kuryr.conf for the stack: noauth Neutron, this host's id, a driver name of the test's own."""
+    """A kuryr.conf for the stack: noauth Neutron, this host's id, a driver name of the test's own. The timeout is
+    generous: the shared stack's Neutron sometimes takes seconds to answer."""
     return (f"[neutron]\nauth_type = none\nendpoint = {endpoint}\n"
-            f"[courier]\ndriver_name = {driver_name}\nneutron_timeout = 5\n" + extra)
+            f"[courier]\ndriver_name = {driver_name}\nneutron_timeout = 20\n" + extra)
