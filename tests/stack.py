@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -29,12 +30,16 @@ def require(what: str, ok: bool) -> None:
     pytest.skip(message)
 
 
-def neutron_up() -> bool:
-    try:
-        urllib.request.urlopen(f"{NEUTRON_URL}/v2.0/networks?limit=1", timeout=5).read()
-        return True
-    except (urllib.error.URLError, OSError):
-        return False
+def neutron_up(attempts: int = 3) -> bool:
+    """Neutron answers (a busy API may be slow: a few patient tries before calling it down)."""
+    for attempt in range(attempts):
+        try:
+            urllib.request.urlopen(f"{NEUTRON_URL}/v2.0/networks?limit=1", timeout=15).read()
+            return True
+        except (urllib.error.URLError, OSError):
+            if attempt + 1 < attempts:
+                time.sleep(2)
+    return False
 
 
 def neutron(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -51,13 +56,32 @@ def neutron(method: str, path: str, body: dict[str, Any] | None = None) -> dict[
 DEBIAN_CLI = "/usr/bin/docker"
 
 
-def docker(*args: str, check: bool = True, timeout: float = 120,
-           cli: str = "docker") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCKER_HOST": DOCKER_HOST}
+def docker_at(host: str, *args: str, check: bool = True, timeout: float = 120,
+              cli: str = "docker") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOCKER_HOST": host}
     result = subprocess.run([cli, *args], capture_output=True, text=True, env=env, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
     return result
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120,
+           cli: str = "docker") -> subprocess.CompletedProcess[str]:
+    """The docker CLI against the stack's test dockerd."""
+    return docker_at(DOCKER_HOST, *args, check=check, timeout=timeout, cli=cli)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float, kill: bool = False) -> None:
+    """SIGTERM (or SIGKILL), then SIGKILL if it outlives ``timeout``."""
+    if kill:
+        proc.kill()
+    else:
+        proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def docker_up() -> bool:

@@ -72,15 +72,7 @@ class Courier:
     def stop(self, sig: str = "term") -> None:
         if self.proc is None:
             return
-        if sig == "kill":
-            self.proc.kill()
-        else:
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stack.stop_process(self.proc, 15, kill=sig == "kill")
         self.proc = None
 
     def restart(self) -> None:

@@ -84,13 +84,7 @@ class RelCourier(Courier):
 # --- Docker -----------------------------------------------------------------------------------------------------
 
 
-def docker_at(host: str, *args: str, check: bool = True, timeout: float = 120,
-              cli: str = "docker") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCKER_HOST": host}
-    result = subprocess.run([cli, *args], capture_output=True, text=True, env=env, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
-    return result
+docker_at = stack.docker_at
 
 
 def timed(call: Callable[[], Any]) -> tuple[Any, float]:
@@ -356,12 +350,7 @@ class OwnDockerd:
         """SIGTERM, as a service manager restarting dockerd does; with --live-restore containers keep running."""
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stack.stop_process(self.proc, timeout)
         self.proc = None
 
     def restart(self) -> None:
