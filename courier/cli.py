@@ -33,7 +33,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     conf = config.load(_config_args(args))
     logcontext.setup(logging.DEBUG if args.debug else logging.INFO, stream=sys.stdout)
-    plugin = Plugin(conf, Neutron(connect(conf)), Binder(conf))
+    neutron = Neutron(connect(conf))
+    plugin = Plugin(conf, neutron, Binder(conf))
     dispatcher = Dispatcher(build_routes(plugin))
     socket_path = os.path.join(conf.courier.plugin_dir, conf.courier.driver_name + ".sock")
     servers: list[socketserver.BaseServer] = [
@@ -51,6 +52,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     LOG.info("courier %s serving Docker driver %r on %s", __version__, conf.courier.driver_name, socket_path)
+    from courier.ops.startup import reconcile_in_background
+
+    reconcile_in_background(conf, neutron)
     try:
         server.serve_forever(servers, stop)
     finally:

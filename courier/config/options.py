@@ -71,6 +71,9 @@ courier_opts = [
     cfg.FloatOpt("ovsdb_timeout", default=10.0, help="Seconds an OVSDB transaction may take."),
     cfg.FloatOpt("plug_script_timeout", default=30.0, help="Seconds a <bindir>/<vif_type> executable may run."),
     cfg.FloatOpt("neutron_timeout", default=10.0, help="Seconds before a Neutron API call is given up."),
+    cfg.StrOpt("docker_host", default=None,
+               help="Docker daemon this host's containers run on (e.g. unix:///run/docker.sock): when set, "
+                    "`courier serve` removes what a crash left behind at start, as `courier gc` does."),
     cfg.StrOpt("metrics_listen", default=None, help="host:port for Prometheus /metrics; unset: off."),
     cfg.IntOpt("max_request_bytes", default=1 << 20, help="Largest request body accepted from Docker."),
     # deployment_type = nested (docs/nested.md)
