@@ -144,13 +144,17 @@ def container(image: str, tmp_path: Path) -> Iterator[str]:
             os.unlink(socket_path)
 
 
-def test_image_container_serves_dockerd(container: str) -> None:
-    session = Session(container)
+def _two_containers_ping_and_leave_nothing(driver: str) -> None:
+    session = Session(driver)
     try:
         session.ping_pair()
     finally:
         session.cleanup()
     session.assert_gone()
+
+
+def test_image_container_serves_dockerd(container: str) -> None:
+    _two_containers_ping_and_leave_nothing(container)
 
 
 @pytest.fixture
@@ -175,12 +179,7 @@ def plugin(image: str, tmp_path: Path) -> Iterator[str]:
 
 
 def test_managed_plugin_runs_containers_that_ping(plugin: str) -> None:
-    session = Session(plugin)
-    try:
-        session.ping_pair()
-    finally:
-        session.cleanup()
-    session.assert_gone()
+    _two_containers_ping_and_leave_nothing(plugin)
 
 
 def test_spec_and_json_files_point_docker_at_a_tcp_courier(tmp_path: Path) -> None:
