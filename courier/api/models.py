@@ -162,7 +162,7 @@ class AddressSpacesReply(Reply):
 
 
 class RequestPoolRequest(Request):
-    AddressSpace: str = ""
+    AddressSpace: str  # dockerd always sends it: a body without it is not dockerd's (e.g. an empty replay)
     Pool: str = ""
     SubPool: str = ""
     Options: dict[str, str] | None = None

@@ -71,6 +71,9 @@ class Dispatcher:
             if route is None:
                 raise UnknownMethod(f"unknown method {method!r}")
             payload = _parse(body)
+            if not payload and route.request is not m.Empty and not body.strip():
+                # Never a guessed default (e.g. RequestPool's default pool) for a body that did not arrive.
+                raise BadRequest(f"invalid request: {method} needs a JSON body and got an empty one")
             request = route.request.model_validate(payload)
             with logcontext.bind_request(method, payload):
                 reply = route.handler(request)

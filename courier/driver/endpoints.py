@@ -101,9 +101,10 @@ class Endpoints:
         attrs: dict[str, Any] = {"device_id": endpoint_id}
         if self._nesting is not None:  # e.g. a trunk subport must have no device_id
             attrs = self._nesting.port_attrs(attrs)
-        if tags.EXISTING_PORT not in port.tags:
-            attrs["name"] = f"{endpoint_id}-port"
         new_tags = frozenset(port.tags | set(tags.docker_id_tags(endpoint_id)))
+        if tags.EXISTING_PORT not in port.tags:  # the user's port keeps its name; ours get kuryr's name and tag
+            attrs["name"] = tags.endpoint_port_name(endpoint_id)
+            new_tags |= {tags.DEVICE_OWNER}
         if mac and mac != port.mac_address.lower():  # the MAC matters for traffic: wait for it
             attrs["mac_address"] = mac
             update = self._pool.submit(self._neutron.update_port, port.id, **attrs)

@@ -51,11 +51,10 @@ class IpamDriver:
                 raise InvalidRequest(f"subnet {existing_subnet.id} is {existing_subnet.cidr}, not {cidr}")
             self._state.claims.claim(str(cidr))
             try:
-                record = self._pool_for_cidr(cidr, chosen, opts.shared)
+                record = self._pool_for_cidr(cidr, ip_range, chosen, opts.shared)
             except Exception:
                 self._state.claims.abandon(str(cidr))
                 raise
-            record.ip_range = ip_range
         else:
             pool = chosen or self._lookup.named_subnetpool(self._default_pool_name(version), version)
             record = self._prefix_of(pool)
@@ -70,18 +69,26 @@ class IpamDriver:
         neutron = self._conf.neutron
         return str(neutron.default_subnetpool_v6 if version == 6 else neutron.default_subnetpool_v4)
 
-    def _pool_for_cidr(self, cidr: nm.IPNetwork, chosen: nm.SubnetPool | None, shared: bool | None) -> PoolRecord:
+    def _pool_for_cidr(self, cidr: nm.IPNetwork, ip_range: nm.IPNetwork | None, chosen: nm.SubnetPool | None,
+                       shared: bool | None) -> PoolRecord:
         if chosen is not None:
             if chosen.prefixes == (cidr,):
-                return PoolRecord(pool_id=chosen.id, subnetpool_id=chosen.id, cidr=cidr, dedicated=False)
+                return PoolRecord(pool_id=chosen.id, subnetpool_id=chosen.id, cidr=cidr, dedicated=False,
+                                  ip_range=ip_range)
             if any(cidr.subnet_of(p) for p in chosen.prefixes if p.version == cidr.version):  # type: ignore[arg-type]
-                return PoolRecord(pool_id=f"{chosen.id}/{cidr}", subnetpool_id=chosen.id, cidr=cidr, dedicated=False)
+                return PoolRecord(pool_id=f"{chosen.id}/{cidr}", subnetpool_id=chosen.id, cidr=cidr, dedicated=False,
+                                  ip_range=ip_range)
             raise InvalidRequest(f"--subnet {cidr} is not inside subnetpool {chosen.name or chosen.id} "
                                  f"({', '.join(map(str, chosen.prefixes))})")
+        # A retried RequestPool (Courier died before Docker had the reply) takes the pool made the first time.
+        left = self._lookup.dedicated_pool_left_over(cidr, ip_range)
+        if left is not None:
+            LOG.info("subnetpool %s for %s was made before a restart: used again", left.subnetpool_id, cidr)
+            return left
         # A subnetpool of its own per Docker pool: two Docker networks may use the same CIDR on different
-        # Neutron networks, which one shared pool would refuse.
-        pool = self._neutron.create_subnetpool(tags.subnetpool_name(str(cidr)), cidr, shared=shared)
-        return PoolRecord(pool_id=pool.id, subnetpool_id=pool.id, cidr=cidr, dedicated=True)
+        # Neutron networks, which one shared pool would refuse. kuryr-libnetwork names it after the --ip-range.
+        pool = self._neutron.create_subnetpool(tags.subnetpool_name(str(ip_range or cidr)), cidr, shared=shared)
+        return PoolRecord(pool_id=pool.id, subnetpool_id=pool.id, cidr=cidr, dedicated=True, ip_range=ip_range)
 
     def _prefix_of(self, pool: nm.SubnetPool) -> PoolRecord:
         """Pick a free prefix of the pool's default length; Neutron confirms it when the subnet is made."""

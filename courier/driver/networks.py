@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import ipaddress
 import logging
@@ -31,15 +32,26 @@ class Networks:
         opts = o.NetworkOptions.parse(req.Options)
         data = [*(req.IPv4Data or [] if opts.enable_ipv4 else []), *(req.IPv6Data or [])]
         with self._state.locks.hold(req.NetworkID):
-            if self._lookup.network(req.NetworkID) is not None:
-                return  # Docker retried: already done
             undo: list[Callable[[], None]] = []
             try:
-                record = self._create(req.NetworkID, opts, data, undo)
+                found = self._lookup.network(req.NetworkID)
+                if found is not None:  # Docker retried (Courier may have died half way): finish the job
+                    record = self._complete(found, opts, data, undo)
+                else:
+                    record = self._create(req.NetworkID, opts, data, undo)
             except BaseException as failure:
                 self._roll_back(req.NetworkID, undo, failure)
                 raise
             self._state.networks[req.NetworkID] = record
+
+    def _complete(self, record: NetworkRecord, opts: o.NetworkOptions, data: list[m.IPAMData],
+                  undo: list[Callable[[], None]]) -> NetworkRecord:
+        """The subnets a crashed CreateNetwork did not get to; the network itself is never rolled back here."""
+        have = {s.cidr for s in record.subnets}
+        owner_tags = set(tags.docker_id_tags(record.docker_id)) if record.existing else None
+        missing = [e for e in data if _cidr(e) not in have]
+        added = [self._subnet_for(record.network, entry, opts, record.subnets, owner_tags, undo) for entry in missing]
+        return dataclasses.replace(record, subnets=[*record.subnets, *added])
 
     def _roll_back(self, docker_id: str, undo: list[Callable[[], None]], failure: BaseException) -> None:
         """Nothing half-created: undo each step, or have it retried in the background while Neutron is
@@ -99,12 +111,11 @@ class Networks:
     def _subnet_for(self, network: nm.Network, entry: m.IPAMData, opts: o.NetworkOptions,
                     subnets_there: list[nm.Subnet], owner_tags: set[str] | None,
                     undo: list[Callable[[], None]]) -> nm.Subnet:
-        try:
-            cidr = ipaddress.ip_network(entry.Pool, strict=True)
-        except ValueError as exc:
-            raise InvalidRequest(f"IPAM data: {entry.Pool!r} is not a CIDR") from exc
+        cidr = _cidr(entry)
         gateway = _gateway(entry.Gateway)
-        record = self._state.claims.take(str(cidr)) or self._pool_from_options(cidr, opts)
+        # No pending pool: another IPAM driver, or Courier restarted since RequestPool (its pool is in Neutron).
+        record = (self._state.claims.take(str(cidr)) or self._pool_from_options(cidr, opts)
+                  or self._lookup.dedicated_pool_left_over(cidr, None))
         there = next((s for s in subnets_there if s.cidr == cidr), None)
         if there is not None:  # the user's network already has this subnet: link, never own it
             if record is not None and record.dedicated and record.pool_id not in there.tags:
@@ -112,13 +123,13 @@ class Networks:
                 there = _with_tags(there, there.tags | {record.pool_id})
             subnet = there
         else:
+            ip_range = record.ip_range if record is not None else None
             subnet = self._neutron.create_subnet(
-                network.id, cidr, name=tags.subnet_name(str(cidr)),
+                network.id, cidr, name=tags.subnet_name(str(ip_range or cidr)),  # kuryr keys the name on the range
                 gateway_ip=str(gateway) if gateway else None,
                 subnetpool_id=record.subnetpool_id if record else None,
                 enable_dhcp=self._conf.neutron.enable_dhcp,
-                allocation_pools=allocation_pools(cidr, record.ip_range, gateway)
-                if record is not None and record.ip_range is not None else None)
+                allocation_pools=allocation_pools(cidr, ip_range, gateway) if ip_range is not None else None)
             undo.append(lambda: self._neutron.delete_subnet(subnet.id))
             if record is not None:  # rolled back: the pool has no subnet again, so ReleasePool deletes it
                 undo.append(_StateStep(lambda: setattr(record, "subnet", None)))
@@ -233,6 +244,13 @@ def allocation_pools(cidr: nm.IPNetwork, ip_range: nm.IPNetwork,
     return [{"start": str(a), "end": str(b)} for a, b in ranges]
 
 
+def _cidr(entry: m.IPAMData) -> nm.IPNetwork:
+    try:
+        return ipaddress.ip_network(entry.Pool, strict=True)
+    except ValueError as exc:
+        raise InvalidRequest(f"IPAM data: {entry.Pool!r} is not a CIDR") from exc
+
+
 def _gateway(text: str) -> nm.IPAddress | None:
     if not text:
         return None
@@ -244,6 +262,4 @@ def _gateway(text: str) -> nm.IPAddress | None:
 
 
 def _with_tags(subnet: nm.Subnet, new_tags: frozenset[str] | set[str]) -> nm.Subnet:
-    import dataclasses
-
     return dataclasses.replace(subnet, tags=frozenset(new_tags))

@@ -34,7 +34,11 @@ class Ports:
         return attrs if self._nesting is None else self._nesting.port_attrs(attrs)
 
     def allocate(self, pool: PoolRecord, address: str | None, mac: str | None) -> nm.Port:
-        """One Neutron port (one call) per container; the second family of a dual-stack one joins it."""
+        """One Neutron port (one call) per container; the second family of a dual-stack one joins it.
+
+        Idempotent on what Docker sends: a RequestAddress retried after Courier died mid-call finds the port the
+        first attempt made (by MAC or address) instead of failing on it.
+        """
         subnet = pool.subnet
         if subnet is None:
             raise NotFound(f"pool {pool.pool_id} ({pool.cidr}) has no Neutron subnet yet: "
@@ -44,9 +48,12 @@ class Ports:
             fixed["ip_address"] = address
         if mac:
             sibling = self._state.ports_by_mac.get((subnet.network_id, mac))
-            if sibling is not None and sibling.ip_in(subnet.id) is None:
-                return self._add_address(sibling, fixed)
-        attrs = {"device_owner": tags.DEVICE_OWNER, "binding:host_id": self._host, "admin_state_up": True}
+            if sibling is not None:
+                found = self._same_container(sibling, subnet, fixed, address)
+                if found is not None:
+                    return self._handed_out(found, subnet)
+        attrs: dict[str, Any] = {"device_owner": tags.DEVICE_OWNER, "binding:host_id": self._host,
+                                 "admin_state_up": True, "name": tags.IPAM_PORT_NAME}
         if mac:
             attrs["mac_address"] = mac
         try:
@@ -54,13 +61,28 @@ class Ports:
         except AddressInUse as exc:
             kind = getattr(exc, "neutron_type", "")
             if kind == "MacAddressInUse" and mac:
-                return self._join_sibling_by_mac(subnet, mac, fixed)
+                return self._handed_out(self._port_with_mac(subnet, mac, fixed, address), subnet)
             if address and kind == "IpAddressAlreadyAllocated":
-                return self._adopt(subnet, address, mac)
+                return self._handed_out(self._adopt(subnet, address, mac), subnet)
             raise AddressInUse(f"address {address} is already in use in {subnet.cidr}") from exc
         logcontext.bind(port=port.id)
+        return self._handed_out(port, subnet)
+
+    def _handed_out(self, port: nm.Port, subnet: nm.Subnet) -> nm.Port:
         self._state.remember_port(port)
+        self._state.allocated.add((port.id, subnet.id))
         return port
+
+    def _same_container(self, port: nm.Port, subnet: nm.Subnet, fixed: dict[str, str],
+                        address: str | None) -> nm.Port | None:
+        """The port this process gave the endpoint's first family, for its second family (dual stack)."""
+        have = port.ip_in(subnet.id)
+        if have is None:
+            return self._add_address(port, fixed)
+        if (address and str(have) == address and tags.EXISTING_PORT in port.tags
+                and (port.id, subnet.id) not in self._state.allocated):
+            return port  # a pre-created dual-stack port: the second address is on it already
+        return None
 
     def _add_address(self, port: nm.Port, fixed: dict[str, str]) -> nm.Port:
         current = [{"subnet_id": f.subnet_id, "ip_address": str(f.ip_address)} for f in port.fixed_ips]
@@ -68,18 +90,37 @@ class Ports:
         self._state.remember_port(updated)
         return updated
 
-    def _join_sibling_by_mac(self, subnet: nm.Subnet, mac: str, fixed: dict[str, str]) -> nm.Port:
+    def _port_with_mac(self, subnet: nm.Subnet, mac: str, fixed: dict[str, str], address: str | None) -> nm.Port:
         found = self._neutron.list_ports(network_id=subnet.network_id, mac_address=mac)
-        mine = [p for p in found if p.device_owner == tags.DEVICE_OWNER and p.ip_in(subnet.id) is None]
-        if not mine:
-            raise AddressInUse(f"MAC address {mac} is already used by another port on network {subnet.network_id}")
-        return self._add_address(mine[0], fixed)
+        for port in found:
+            if port.device_owner != tags.DEVICE_OWNER:
+                continue
+            have = port.ip_in(subnet.id)
+            if have is None:
+                return self._add_address(port, fixed)
+            if (address is None or str(have) == address) and self._left_by_a_crash(port, subnet):
+                LOG.info("port %s answers a retried RequestAddress (MAC %s)", port.id, mac)
+                return port
+        raise AddressInUse(f"MAC address {mac} is already used by another port on network {subnet.network_id}")
+
+    def _left_by_a_crash(self, port: nm.Port, subnet: nm.Subnet) -> bool:
+        """Courier's port, given out by a RequestAddress whose reply never reached Docker: no endpoint has
+        claimed it and this process did not hand it out (the first attempt died with the process before)."""
+        unclaimed = not port.device_id and tags.docker_id_from_tags(port.tags) is None
+        return (port.device_owner == tags.DEVICE_OWNER and unclaimed
+                and (port.id, subnet.id) not in self._state.allocated)
 
     def _adopt(self, subnet: nm.Subnet, address: str, mac: str | None) -> nm.Port:
         """``--ip`` names the address of a port made beforehand in Neutron: use that port, give it back later."""
         port = self._lookup.port_by_address(subnet.network_id, subnet.id, address)
         if port is None:
             raise AddressInUse(f"address {address} is already in use in {subnet.cidr}")
+        if self._left_by_a_crash(port, subnet):
+            LOG.info("port %s answers a retried RequestAddress (address %s)", port.id, address)
+            return port
+        if (tags.EXISTING_PORT in port.tags and any(pid == port.id for pid, _ in self._state.allocated)
+                and (port.id, subnet.id) not in self._state.allocated):
+            return port  # adopted for the endpoint's other family a moment ago (a dual-stack pre-created port)
         if port.device_owner or port.device_id or port.host_id:
             raise AddressInUse(f"address {address} is already in use by port {port.id} (device_owner "
                                f"{port.device_owner or '-'}, device_id {port.device_id or '-'}); "
@@ -99,7 +140,6 @@ class Ports:
                 self._neutron.set_port_tags(port.id, port.tags)
             raise
         LOG.info("adopted pre-created port %s for %s", port.id, address)
-        self._state.remember_port(adopted)
         return adopted
 
     def release(self, port: nm.Port) -> None:
@@ -134,17 +174,19 @@ class Ports:
     def create_for_endpoint(self, network_id: str, fixed_ips: list[dict[str, str]], mac: str | None,
                             endpoint_id: str) -> nm.Port:
         """A network whose addresses come from another IPAM driver: the port is made (and deleted) here."""
-        attrs = {"device_owner": tags.DEVICE_OWNER, "device_id": endpoint_id, "name": f"{endpoint_id}-port",
-                 "binding:host_id": self._host, "admin_state_up": True}
+        attrs: dict[str, Any] = {"device_owner": tags.DEVICE_OWNER, "device_id": endpoint_id,
+                                 "name": tags.endpoint_port_name(endpoint_id), "binding:host_id": self._host,
+                                 "admin_state_up": True}
         if mac:
             attrs["mac_address"] = mac
+        port_tags = {*tags.docker_id_tags(endpoint_id), ENDPOINT_OWNED, tags.DEVICE_OWNER}
         port = self._neutron.create_port(network_id, fixed_ips, **self._placed(attrs))
         try:
-            self._neutron.set_port_tags(port.id, {*tags.docker_id_tags(endpoint_id), ENDPOINT_OWNED})
+            self._neutron.set_port_tags(port.id, port_tags)
         except Exception:
             self._neutron.delete_port(port.id)
             raise
-        tagged = dataclasses.replace(port, tags=frozenset({*tags.docker_id_tags(endpoint_id), ENDPOINT_OWNED}))
+        tagged = dataclasses.replace(port, tags=frozenset(port_tags))
         self._state.remember_port(tagged)
         return tagged
 

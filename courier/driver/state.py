@@ -104,6 +104,10 @@ class Claims:
                     del self._pending[cidr]
             self._cond.notify_all()
 
+    def pending_subnetpools(self) -> set[str]:
+        with self._cond:
+            return {rec.subnetpool_id for rec, _ in self._pending.values() if rec is not None}
+
     def pending_cidrs(self) -> set[str]:
         with self._cond:
             return {c for c in self._pending if self._busy(c)}
@@ -132,6 +136,8 @@ class State:
         self.ports_by_ip: dict[tuple[str, str], nm.Port] = {}  # (Neutron network id, address)
         self.ports_by_mac: dict[tuple[str, str], nm.Port] = {}  # (Neutron network id, MAC): dual stack
         self.named_subnetpools: dict[str, nm.SubnetPool] = {}  # default pools: looked up once
+        # (port id, subnet id) that RequestAddress gave out in this process and that were not released since
+        self.allocated: set[tuple[str, str]] = set()
         self.port_updates: dict[str, Future[Any]] = {}  # descriptive updates still in flight, by port id
         self.claims = Claims()
         self.locks = KeyedLocks()
@@ -153,6 +159,7 @@ class State:
         for fixed in port.fixed_ips:
             self.ports_by_ip.pop((port.network_id, str(fixed.ip_address)), None)
         self.ports_by_mac.pop((port.network_id, port.mac_address.lower()), None)
+        self.allocated -= {key for key in self.allocated if key[0] == port.id}
         for eid, ep in list(self.endpoints.items()):
             if ep.port.id == port.id:
                 del self.endpoints[eid]

@@ -43,6 +43,11 @@ def docker_id_from_tags(tags: frozenset[str] | set[str]) -> str | None:
     return low + high if low else None
 
 
+def endpoint_port_name(endpoint_id: str) -> str:
+    """kuryr-libnetwork's name for an endpoint's port (its get_neutron_port_name)."""
+    return f"{endpoint_id}-port"
+
+
 def network_name(docker_id: str) -> str:
     return NETWORK_NAME_PREFIX + docker_id[:8]
 

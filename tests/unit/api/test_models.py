@@ -125,8 +125,10 @@ def test_empty_ids_are_refused(model: type[m.Request], payload: dict) -> None:
 
 
 def test_defaults_match_what_docker_may_leave_out() -> None:
-    pool = m.RequestPoolRequest.model_validate({})
-    assert (pool.AddressSpace, pool.Pool, pool.SubPool, pool.Options, pool.V6) == ("", "", "", None, False)
+    pool = m.RequestPoolRequest.model_validate({"AddressSpace": "local"})
+    assert (pool.Pool, pool.SubPool, pool.Options, pool.V6) == ("", "", None, False)
+    with pytest.raises(pydantic.ValidationError, match="AddressSpace"):  # dockerd always sends it
+        m.RequestPoolRequest.model_validate({})
     assert m.RequestAddressRequest.model_validate({"PoolID": "p"}).Address == ""
     ep = m.CreateEndpointRequest.model_validate({"NetworkID": NET, "EndpointID": EP, "Options": None})
     assert ep.Interface is None and ep.Options is None

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pydantic
 import pytest
 from prometheus_client import REGISTRY
 
@@ -161,9 +162,26 @@ def test_missing_fields_are_400_naming_the_field(dispatcher: Dispatcher, method:
     assert_error(status, reply, 400, field)
 
 
-def test_empty_body_for_a_call_that_needs_fields(dispatcher: Dispatcher) -> None:
-    status, reply = dispatcher.dispatch("NetworkDriver.DeleteNetwork", b"")
-    assert_error(status, reply, 400, "NetworkID: Field required")
+BODY_METHODS = ["NetworkDriver.GwAllocCheck", "NetworkDriver.CreateNetwork", "NetworkDriver.DeleteNetwork",
+                "NetworkDriver.AllocateNetwork", "NetworkDriver.FreeNetwork", "NetworkDriver.CreateEndpoint",
+                "NetworkDriver.DeleteEndpoint", "NetworkDriver.EndpointOperInfo", "NetworkDriver.Join",
+                "NetworkDriver.Leave", "NetworkDriver.ProgramExternalConnectivity",
+                "NetworkDriver.RevokeExternalConnectivity", "NetworkDriver.DiscoverNew",
+                "NetworkDriver.DiscoverDelete", "IpamDriver.RequestPool", "IpamDriver.ReleasePool",
+                "IpamDriver.RequestAddress", "IpamDriver.ReleaseAddress"]
+
+
+@pytest.mark.parametrize("method", BODY_METHODS)
+@pytest.mark.parametrize("body", [b"", b"  \n"])
+def test_empty_body_is_never_answered_with_a_guess(dispatcher: Dispatcher, method: str, body: bytes) -> None:
+    """dockerd's replay after a plugin crash comes with an empty body (moby#39331): refuse, never default."""
+    status, reply = dispatcher.dispatch(method, body)
+    assert_error(status, reply, 400, f"{method} needs a JSON body and got an empty one", "moby/moby#39331")
+
+
+def test_request_pool_without_address_space_is_not_dockers() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        m.RequestPoolRequest.model_validate({"Pool": "10.0.0.0/24"})
 
 
 @pytest.mark.parametrize(("method", "payload", "field"), [
