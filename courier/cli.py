@@ -35,6 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logcontext.setup(logging.DEBUG if args.debug else logging.INFO, stream=sys.stdout)
     neutron = Neutron(connect(conf))
     plugin = Plugin(conf, neutron, Binder(conf))
+    plugin.start()
     dispatcher = Dispatcher(build_routes(plugin))
     socket_path = os.path.join(conf.courier.plugin_dir, conf.courier.driver_name + ".sock")
     servers: list[socketserver.BaseServer] = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -15,6 +15,12 @@ BIND_SECONDS = Histogram("courier_bind_seconds", "Time to bind a container inter
                          buckets=_FAST)
 PORT_READY_SECONDS = Histogram("courier_port_ready_seconds", "Time until a plugged port forwards traffic",
                                buckets=_FAST)
+
+POOL_READY = Gauge("courier_pool_ready_ports", "Ready ports in the warm pool", ["network"])
+POOL_TAKES = Counter("courier_pool_takes", "Container starts served by the warm pool (hit) or not (miss)",
+                     ["result"])
+POOL_REFILL_SECONDS = Histogram("courier_pool_refill_seconds", "Time to make a batch of pooled ports ready",
+                                buckets=_FAST)
 
 
 def serve(listen: str) -> None:

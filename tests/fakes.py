@@ -581,6 +581,12 @@ class FakeNeutron:
         return updated
 
     @_api
+    def create_ports(self, network_id: str, count: int, **attrs: Any) -> list[nm.Port]:
+        tags, fixed_ips = attrs.pop("tags", ()), attrs.pop("fixed_ips", [])
+        made = [self._create_port(network_id, list(fixed_ips), dict(attrs)) for _ in range(count)]
+        return [self._set_tags("ports", p.id, tags, "bulk") if tags else p for p in made]
+
+    @_api
     def get_port(self, port_id: str) -> nm.Port:
         return self._get("ports", port_id, f"reading port {port_id}")
 
@@ -778,12 +784,19 @@ class FakeBinder:
         self.closed = False
         self.bind_error: BaseException | None = None
         self.unbind_error: BaseException | None = None
+        # the warm pool's view of the host: port id -> label of its plugged interface; ports whose veth is there
+        self.plugged: dict[str, str] = {}
+        self.present: set[str] = set()
+        self.resets: list[str] = []
+        self.prepluggable = True
 
     def bind(self, vif: VIF) -> str:
         self.bind_calls.append(vif)
         if self.bind_error is not None:
             raise self.bind_error
         self.bound[vif.endpoint_id] = vif
+        self.plugged[vif.port_id] = vif.endpoint_id
+        self.present.add(vif.port_id)
         return vif.container_ifname
 
     def unbind(self, vif: VIF) -> None:
@@ -791,6 +804,21 @@ class FakeBinder:
         if self.unbind_error is not None:
             raise self.unbind_error
         self.bound.pop(vif.endpoint_id, None)
+        self.plugged.pop(vif.port_id, None)
+        self.present.discard(vif.port_id)
+
+    def label(self, vif: VIF, owner: str) -> None:
+        if vif.port_id in self.plugged:
+            self.plugged[vif.port_id] = owner
+
+    def plugged_for(self, vif: VIF) -> str | None:
+        return self.plugged.get(vif.port_id) if vif.port_id in self.present else None
+
+    def reset(self, vif: VIF) -> None:
+        self.resets.append(vif.port_id)
+
+    def port_of_endpoint(self, endpoint_id: str) -> str | None:
+        return next((pid for pid, owner in self.plugged.items() if owner == endpoint_id), None)
 
     def unbind_endpoint(self, endpoint_id: str) -> None:
         """What is left on the host by an endpoint whose Neutron port is gone."""

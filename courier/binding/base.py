@@ -40,6 +40,13 @@ class LinkDriver(abc.ABC):
     def delete(self, vif: VIF) -> None:
         """Remove what ``create`` made; no error if it is already (partly) gone."""
 
+    def present(self, vif: VIF) -> bool:
+        """Whether what ``create`` made is on the host, unused (e.g. back from a sandbox). Default: unknown."""
+        return False
+
+    def reset(self, vif: VIF) -> None:  # noqa: B027 - optional hook, default no-op
+        """Make a ``present`` interface as ``create`` left it, for the next container (the warm pool)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, default no-op
         """Release what the driver holds (connections, threads)."""
 
@@ -59,6 +66,17 @@ class PlugDriver(abc.ABC):
     @abc.abstractmethod
     def unplug(self, vif: VIF) -> None:
         """Disconnect; no error if already gone."""
+
+    def label(self, vif: VIF, owner: str) -> None:  # noqa: B027 - optional hook, default no-op
+        """Record on the host which endpoint (or pool state) ``vif`` serves, so a restarted Courier knows."""
+
+    def owner_of(self, vif: VIF) -> str | None:
+        """What ``label`` recorded for ``vif``; None when the plug is not there (or keeps no label)."""
+        return None
+
+    def port_of_endpoint(self, endpoint_id: str) -> str | None:
+        """The Neutron port id plugged for ``endpoint_id``, found on the host; None if unknown."""
+        return None
 
     def watch_ready(self, vif: VIF) -> contextlib.AbstractContextManager[WaitReady]:
         """Start watching for ``vif`` to forward traffic; entered *before* ``plug`` so no change is missed.

@@ -94,6 +94,32 @@ class Binder:
         if names:
             LOG.info("Removed %s left by endpoint %s", ", ".join(names), endpoint_id)
 
+    # --- the warm pool's view: what is plugged, for whom --------------------------------------------------------
+
+    def label(self, vif: VIF, owner: str) -> None:
+        plug = self._plug(vif.vif_type) if self._link.plugs else None
+        if plug is not None:
+            plug.label(vif, owner)
+
+    def plugged_for(self, vif: VIF) -> str | None:
+        """The label of ``vif`` when its interface is on the host and plugged (ready for a container); else None."""
+        plug = self._plug(vif.vif_type) if self._link.plugs else None
+        if plug is None or not self._link.present(vif):
+            return None
+        return plug.owner_of(vif)
+
+    def reset(self, vif: VIF) -> None:
+        self._link.reset(vif)
+
+    def port_of_endpoint(self, endpoint_id: str) -> str | None:
+        plug = self._plug(FALLBACK_UNPLUG) if self._link.plugs else None
+        return plug.port_of_endpoint(endpoint_id) if plug is not None else None
+
+    @property
+    def prepluggable(self) -> bool:
+        """Whether interfaces can be made and plugged before a container asks (veth + a plug driver)."""
+        return self._link.plugs
+
     def _create_only(self, vif: VIF) -> str:
         """Nested link drivers: the device is the whole binding (the VM's port carries the traffic)."""
         try:

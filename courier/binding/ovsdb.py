@@ -136,6 +136,14 @@ class Ovsdb:
         command = self.api.db_find("Interface", ("external_ids", "=", dict(external_ids)), columns=["name"])
         return [str(r["name"]) for r in command.execute(check_error=True)]
 
+    def interface_states_with(self, **external_ids: str) -> list[InterfaceState]:
+        command = self.api.db_find("Interface", ("external_ids", "=", dict(external_ids)),
+                                   columns=["name", "external_ids", "ofport", "error", "mtu"])
+        return [InterfaceState.from_record(r) for r in command.execute(check_error=True)]
+
+    def set_interface_external_ids(self, name: str, **external_ids: str) -> None:
+        self.api.db_set("Interface", name, ("external_ids", dict(external_ids))).execute(check_error=True)
+
     def switch_external_ids(self) -> dict[str, str]:
         records = self.api.db_list("Open_vSwitch", columns=["external_ids"]).execute(check_error=True)
         return dict(records[0]["external_ids"]) if records else {}

@@ -92,6 +92,29 @@ courier_opts = [
 ]
 
 
+# Named after kuryr-kubernetes' [vif_pool] options, which operators of Kuryr pools already know.
+vif_pool_opts = [
+    cfg.BoolOpt("enabled", default=True,
+                help="Keep Neutron ports bound to this host and plugged into OVS ahead of `docker run`, per network, "
+                     "so that starting and removing a container makes no Neutron call. Off: every container gets "
+                     "its port created (and deleted) while Docker waits."),
+    cfg.IntOpt("ports_pool_min", default=4, min=0,
+               help="Ready ports kept per network on this host (refilled in the background as containers take them)."),
+    cfg.IntOpt("ports_pool_max", default=32, min=0,
+               help="Most idle ports kept per network on this host; extra ones given back are deleted (0: no limit)."),
+    cfg.IntOpt("ports_pool_batch", default=8, min=1,
+               help="Ports made by one (bulk) Neutron call when a pool is refilled."),
+    cfg.FloatOpt("ports_pool_update_frequency", default=5.0, min=0.1,
+                 help="Seconds between checks of every pool (a pool that runs low is refilled at once as well)."),
+    cfg.FloatOpt("idle_timeout", default=900.0, min=0,
+                 help="Seconds without a container start after which a network's idle ports are deleted (0: never). "
+                      "The next start refills it."),
+    cfg.FloatOpt("describe_delay", default=2.0, min=0,
+                 help="Seconds after CreateEndpoint before a pooled port gets the endpoint's name, device_id and "
+                      "tags in Neutron; a container gone by then costs no Neutron call at all."),
+]
+
+
 def register_opts(conf: cfg.ConfigOpts = CONF) -> None:
     conf.register_opts(default_opts)
     conf.register_opts(neutron_opts, group="neutron")
@@ -99,6 +122,7 @@ def register_opts(conf: cfg.ConfigOpts = CONF) -> None:
     ks_loading.register_auth_conf_options(conf, "neutron")
     conf.register_opts(binding_opts, group="binding")
     conf.register_opts(courier_opts, group="courier")
+    conf.register_opts(vif_pool_opts, group="vif_pool")
 
 
 def load(argv: list[str] | None = None, conf: cfg.ConfigOpts = CONF) -> cfg.ConfigOpts:

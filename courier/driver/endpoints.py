@@ -14,7 +14,7 @@ from oslo_config import cfg
 from courier import logcontext, metrics
 from courier.api import models as m
 from courier.binding.manager import Binder
-from courier.binding.vif import VIF, FixedIP
+from courier.binding.vif import VIF
 from courier.driver import options as o
 from courier.driver.lookup import Lookup
 from courier.driver.nested import Nesting
@@ -24,16 +24,19 @@ from courier.exceptions import AddressInUse, InvalidRequest, NotFound
 from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.neutron.api import Neutron
+from courier.neutron.vif import vif_for
+from courier.pool import PortPools
 
 LOG = logging.getLogger(__name__)
 
 
 class Endpoints:
     def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, state: State, lookup: Lookup, ports: Ports,
-                 binder: Binder, nesting: Nesting | None = None):
+                 binder: Binder, nesting: Nesting | None = None, pools: PortPools | None = None):
         self._conf, self._neutron, self._state = conf, neutron, state
         self._lookup, self._ports, self._binder = lookup, ports, binder
         self._nesting = nesting  # deployment_type = nested: CreateEndpoint attaches the port to the VM's port
+        self._pools = pools  # warm pools: a pooled port is claimed, joined and given back without Neutron
         # Independent Neutron updates of one endpoint go out together: one round trip instead of two.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="neutron")
 
@@ -56,13 +59,19 @@ class Endpoints:
             found = {p.id: p for p in (self._lookup.port_by_address(network.network.id, s.id, ip) for s, ip in fixed)
                      if p is not None}
             if len(found) > 1:
-                raise InvalidRequest(f"addresses {', '.join(addresses)} belong to different ports: {', '.join(found)}")
+                # Without Docker's MAC (warm pools on) the two families' RequestAddress could not be paired
+                merged = None if iface.MacAddress else self._ports.merge(
+                    list(found.values()), [{"subnet_id": s.id, "ip_address": ip} for s, ip in fixed])
+                if merged is None:
+                    raise InvalidRequest(f"addresses {', '.join(addresses)} belong to different ports: "
+                                         f"{', '.join(found)}")
+                found = {merged.id: merged}
             if found:
                 port = next(iter(found.values()))
                 _refuse_if_taken(port, req.EndpointID, addresses)
                 if self._nesting is not None:
                     self._nesting.check(port)  # before the port is changed at all
-                port = self._attach(port, req.EndpointID, mac)
+                port = self._claim(port, req.EndpointID, mac)
             else:
                 port = self._ports.create_for_endpoint(
                     network.network.id, [{"subnet_id": s.id, "ip_address": ip} for s, ip in fixed], mac,
@@ -96,6 +105,16 @@ class Endpoints:
             raise InvalidRequest(f"address {ip} is in no subnet of Neutron network {network.network.id}")
         return subnet
 
+    def _claim(self, port: nm.Port, endpoint_id: str, mac: str | None) -> nm.Port:
+        if self._pools is not None and self._pools.taken(port.id):
+            if mac is None or mac == port.mac_address.lower():
+                return self._pools.claim(port.id, endpoint_id)  # no Neutron call: described later
+            self._pools.leave_pool(port.id)  # --mac-address: an ordinary port from here on
+        return self._attach(port, endpoint_id, mac)
+
+    def _pooled(self, ep: EndpointRecord) -> bool:
+        return self._pools is not None and self._pools.taken(ep.port.id)
+
     def _attach(self, port: nm.Port, endpoint_id: str, mac: str | None) -> nm.Port:
         """Give the address's port the endpoint's identity: kuryr's endpoint tags, device_id (and name)."""
         attrs: dict[str, Any] = {"device_id": endpoint_id}
@@ -106,6 +125,11 @@ class Endpoints:
             attrs["name"] = tags.endpoint_port_name(endpoint_id)
             new_tags |= {tags.DEVICE_OWNER}
         if mac and mac != port.mac_address.lower():  # the MAC matters for traffic: wait for it
+            if port.host_id and self._nesting is None:
+                # Neutron refuses a new MAC on a bound port (a warm-path or cold port made with Neutron's MAC)
+                unbind: dict[str, Any] = {"binding:host_id": ""}
+                self._neutron.update_port(port.id, **unbind)
+                attrs["binding:host_id"] = port.host_id
             attrs["mac_address"] = mac
             update = self._pool.submit(self._neutron.update_port, port.id, **attrs)
             self._neutron.set_port_tags(port.id, new_tags)
@@ -128,6 +152,13 @@ class Endpoints:
             return cached
         network = self._lookup.require_network(network_id)
         port = self._lookup.port_by_endpoint(network.network.id, endpoint_id)
+        if port is None:  # a pooled port Neutron has not heard of yet: this host's OVSDB knows it
+            port_id = self._binder.port_of_endpoint(endpoint_id)
+            if port_id is not None:
+                try:
+                    port = self._neutron.get_port(port_id)
+                except NotFound:
+                    port = None
         if port is None:
             raise NotFound(f"endpoint {endpoint_id[:12]} has no Neutron port on network {network.network.id}")
         record = EndpointRecord(endpoint_id, network, port)
@@ -141,7 +172,9 @@ class Endpoints:
         if self._nesting is not None:
             vif = self._nesting.vif(vif, ep.port)  # e.g. the VLAN id, kept in memory since CreateEndpoint
         started = time.perf_counter()
-        src_name = self._binder.bind(vif)
+        src_name = self._pools.plugged_name(ep.port.id) if self._pooled(ep) and self._pools else None
+        if src_name is None:
+            src_name = self._binder.bind(vif)
         metrics.BIND_SECONDS.labels(vif_type=vif.vif_type).observe(time.perf_counter() - started)
         gateways: dict[int, str] = {}
         routes: list[m.StaticRoute] = []
@@ -160,19 +193,12 @@ class Endpoints:
         return [s for s in ep.network.subnets if s.id in ids]
 
     def vif(self, ep: EndpointRecord) -> VIF:
-        subnets = {s.id: s for s in ep.network.subnets}
-        fixed = []
-        for f in ep.port.fixed_ips:
-            subnet = subnets.get(f.subnet_id)
-            if subnet is not None:
-                fixed.append(FixedIP(ipaddress.ip_interface(f"{f.ip_address}/{subnet.cidr.prefixlen}"),
-                                     subnet.gateway_ip))
-        return VIF(endpoint_id=ep.endpoint_id, port_id=ep.port.id, network_id=ep.port.network_id,
-                   mac_address=ep.port.mac_address, mtu=ep.network.network.mtu, vif_type=ep.port.vif_type,
-                   vnic_type=ep.port.vnic_type, vif_details=ep.port.vif_details, fixed_ips=tuple(fixed),
-                   project_id=ep.port.project_id)
+        return vif_for(ep.port, ep.network.network, ep.network.subnets, ep.endpoint_id)
 
     def leave(self, req: m.EndpointRequest) -> None:
+        cached = self._state.endpoints.get(req.EndpointID)
+        if cached is not None and self._pooled(cached):
+            return  # the interface comes back from the sandbox and stays plugged: DeleteEndpoint recycles it
         self._unbind(req.NetworkID, req.EndpointID)
 
     def _unbind(self, network_id: str, endpoint_id: str) -> EndpointRecord | None:
@@ -187,6 +213,14 @@ class Endpoints:
 
     def delete(self, req: m.EndpointRequest) -> None:
         with self._state.locks.hold(req.EndpointID):
+            try:
+                known = self.endpoint(req.NetworkID, req.EndpointID)
+            except NotFound:
+                known = None
+            if known is not None and self._pools is not None and self._pools.give_back(known.port.id):
+                self._state.endpoints.pop(req.EndpointID, None)
+                self._state.forget_port(known.port)
+                return
             ep = self._unbind(req.NetworkID, req.EndpointID)
             self._state.endpoints.pop(req.EndpointID, None)
             if ep is not None and self._nesting is not None:

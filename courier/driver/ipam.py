@@ -16,18 +16,23 @@ from courier.exceptions import AddressInUse, InvalidRequest, NotFound, PoolExhau
 from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.neutron.api import Neutron
+from courier.pool import PortPools
 
 LOG = logging.getLogger(__name__)
 
 
 class IpamDriver:
-    def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, state: State, lookup: Lookup, ports: Ports):
+    def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, state: State, lookup: Lookup, ports: Ports,
+                 pools: PortPools):
         self._conf, self._neutron, self._state, self._lookup, self._ports = conf, neutron, state, lookup, ports
+        self._pools = pools
 
     def capabilities(self, _: m.Empty) -> m.IpamCapabilitiesReply:
-        # Docker then sends the endpoint's MAC with RequestAddress, so the port is created (and bound) with it
-        # in one call: Neutron refuses to change the MAC of a bound port later.
-        return m.IpamCapabilitiesReply(RequiresMACAddress=self._ports.requires_mac, RequiresRequestReplay=False)
+        # Cold path: Docker then sends the endpoint's MAC with RequestAddress, so the port is created (and bound)
+        # with it in one call (Neutron refuses to change the MAC of a bound port later). Warm pools: a pooled port
+        # is bound already, so the container takes the port's MAC (CreateEndpoint's reply) instead.
+        requires_mac = self._ports.requires_mac and not self._pools.enabled
+        return m.IpamCapabilitiesReply(RequiresMACAddress=requires_mac, RequiresRequestReplay=False)
 
     def default_address_spaces(self, _: m.Empty) -> m.AddressSpacesReply:
         return m.AddressSpacesReply(LocalDefaultAddressSpace="no_address_space",
@@ -141,12 +146,30 @@ class IpamDriver:
         if address and record.gateway is not None and address == str(record.gateway):
             raise AddressInUse(f"address {address} is the gateway of {record.cidr}")
         mac = o.normalize_mac(opts[o.MAC_OPTION], o.MAC_OPTION) if opts.get(o.MAC_OPTION) else None
-        port = self._ports.allocate(record, address, mac)
+        port = self._warm(record, address) if mac is None else None
+        if port is None:
+            try:
+                port = self._ports.allocate(record, address, mac)
+            except PoolExhausted:
+                # the subnet's last addresses may be on their way into the warm pool: wait for one
+                port = self._warm(record, None, patient=True) if mac is None and not address else None
+                if port is None:
+                    raise
         assert record.subnet is not None
         ip = port.ip_in(record.subnet.id)
         if ip is None:
             raise InvalidRequest(f"port {port.id} has no address in subnet {record.subnet.id}")
         return m.RequestAddressReply(Address=f"{ip}/{record.cidr.prefixlen}")
+
+    def _warm(self, record: PoolRecord, address: str | None, patient: bool = False) -> nm.Port | None:
+        """A port from the warm pool: no Neutron call. None when the pool cannot serve the request."""
+        if record.subnet is None:
+            return None
+        port = self._pools.take(record.subnet, address, patient=patient)
+        if port is not None:
+            self._state.remember_port(port)
+            self._state.allocated.add((port.id, record.subnet.id))
+        return port
 
     def _gateway(self, record: PoolRecord, requested: str | None) -> m.RequestAddressReply:
         if record.subnet is not None:  # an existing subnet: its gateway is what it is
@@ -168,6 +191,13 @@ class IpamDriver:
         except NotFound:
             return m.EmptyReply()
         if record.subnet is None or (record.gateway is not None and address == str(record.gateway)):
+            return m.EmptyReply()
+        pooled = self._pools.port_id_of(record.subnet.id, address)
+        if pooled is not None:  # back to the warm pool (a no-op when DeleteEndpoint gave it back already)
+            cached = self._state.ports_by_ip.get((record.subnet.network_id, address))
+            if cached is not None:
+                self._state.forget_port(cached)
+            self._pools.give_back(pooled)
             return m.EmptyReply()
         port = self._lookup.port_by_address(record.subnet.network_id, record.subnet.id, address)
         if port is not None:

@@ -20,13 +20,16 @@ from courier.exceptions import Conflict, CourierError, InvalidRequest, NeutronTi
 from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.neutron.api import Neutron
+from courier.pool import PortPools
 
 LOG = logging.getLogger(__name__)
 
 
 class Networks:
-    def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, state: State, lookup: Lookup):
+    def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, state: State, lookup: Lookup,
+                 pools: PortPools | None = None):
         self._conf, self._neutron, self._state, self._lookup = conf, neutron, state, lookup
+        self._pools = pools
 
     def create(self, req: m.CreateNetworkRequest) -> None:
         opts = o.NetworkOptions.parse(req.Options)
@@ -43,6 +46,8 @@ class Networks:
                 self._roll_back(req.NetworkID, undo, failure)
                 raise
             self._state.networks[req.NetworkID] = record
+        if self._pools is not None:
+            self._pools.register(record.network, record.subnets)  # warm before the first container asks
 
     def _complete(self, record: NetworkRecord, opts: o.NetworkOptions, data: list[m.IPAMData],
                   undo: list[Callable[[], None]]) -> NetworkRecord:
@@ -165,6 +170,8 @@ class Networks:
             record = self._lookup.network(docker_id)
             if record is None:
                 return
+            if self._pools is not None:
+                self._pools.drain(record.network.id)
             docker_tags = set(tags.docker_id_tags(docker_id))
             if record.existing:
                 for subnet in record.subnets:

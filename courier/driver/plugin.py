@@ -16,6 +16,7 @@ from courier.driver.networks import Networks
 from courier.driver.ports import Ports
 from courier.driver.state import State
 from courier.neutron.api import Neutron
+from courier.pool import PortPools
 
 
 class Plugin:
@@ -23,16 +24,22 @@ class Plugin:
         self.state = State()
         lookup = Lookup(neutron, self.state)
         self.nesting = nested.build(conf, neutron)  # None unless deployment_type = nested
-        ports = Ports(neutron, self.state, lookup, binding_host_id(conf), self.nesting)
-        self.endpoints = Endpoints(conf, neutron, self.state, lookup, ports, binder, self.nesting)
-        self.network = NetworkDriver(conf, Networks(conf, neutron, self.state, lookup), self.endpoints)
-        self.ipam = IpamDriver(conf, neutron, self.state, lookup, ports)
+        self.pools = PortPools(conf, neutron, binder, binding_host_id(conf), nested=self.nesting is not None)
+        ports = Ports(neutron, self.state, lookup, binding_host_id(conf), self.nesting, self.pools)
+        self.endpoints = Endpoints(conf, neutron, self.state, lookup, ports, binder, self.nesting, self.pools)
+        self.network = NetworkDriver(conf, Networks(conf, neutron, self.state, lookup, self.pools), self.endpoints)
+        self.ipam = IpamDriver(conf, neutron, self.state, lookup, ports, self.pools)
         self._binder = binder
+
+    def start(self) -> None:
+        """Background work that outlives a call: the warm pools."""
+        self.pools.start()
 
     def activate(self, _: m.Empty) -> m.ActivateReply:
         return m.ActivateReply(Implements=["NetworkDriver", "IpamDriver"])
 
     def close(self) -> None:
+        self.pools.close()
         self.state.deferred.close()
         self.endpoints.close()
         self._binder.close()

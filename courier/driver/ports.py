@@ -15,6 +15,7 @@ from courier.exceptions import AddressInUse, InvalidRequest, NotFound
 from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.neutron.api import Neutron
+from courier.pool import PortPools
 
 LOG = logging.getLogger(__name__)
 
@@ -22,9 +23,11 @@ ENDPOINT_OWNED = "courier.endpoint-port"  # made by CreateEndpoint (foreign IPAM
 
 
 class Ports:
-    def __init__(self, neutron: Neutron, state: State, lookup: Lookup, host_id: str, nesting: Nesting | None = None):
+    def __init__(self, neutron: Neutron, state: State, lookup: Lookup, host_id: str, nesting: Nesting | None = None,
+                 pools: PortPools | None = None):
         self._neutron, self._state, self._lookup, self._host = neutron, state, lookup, host_id
         self._nesting = nesting  # deployment_type = nested: ports ride on the VM's port, no host binds them
+        self._pools = pools  # the warm pools' ports are never another request's to take, delete or merge
 
     @property
     def requires_mac(self) -> bool:
@@ -107,8 +110,29 @@ class Ports:
         """Courier's port, given out by a RequestAddress whose reply never reached Docker: no endpoint has
         claimed it and this process did not hand it out (the first attempt died with the process before)."""
         unclaimed = not port.device_id and tags.docker_id_from_tags(port.tags) is None
-        return (port.device_owner == tags.DEVICE_OWNER and unclaimed
+        return (port.device_owner == tags.DEVICE_OWNER and unclaimed and not self._pooled(port)
                 and (port.id, subnet.id) not in self._state.allocated)
+
+    def _pooled(self, port: nm.Port) -> bool:
+        return self._pools is not None and self._pools.holds(port.id)
+
+    def merge(self, ports: list[nm.Port], fixed_ips: list[dict[str, str]]) -> nm.Port | None:
+        """One port for an endpoint whose addresses Courier gave out on separate ports (dual stack without
+        Docker's MAC to pair them, i.e. with warm pools on): the first keeps all addresses, the others go.
+        None when they are not all such ports."""
+        for port in ports:
+            claimed = port.device_id or tags.docker_id_from_tags(port.tags) is not None
+            if claimed or port.device_owner != tags.DEVICE_OWNER or tags.EXISTING_PORT in port.tags \
+                    or self._pooled(port):
+                return None
+        keep, others = ports[0], ports[1:]
+        for other in others:
+            self._state.forget_port(other)
+            self._neutron.delete_port(other.id)  # frees its address for the update below
+        merged = self._neutron.update_port(keep.id, fixed_ips=fixed_ips)
+        self._state.remember_port(merged)
+        self._state.allocated |= {(keep.id, f["subnet_id"]) for f in fixed_ips}
+        return merged
 
     def _adopt(self, subnet: nm.Subnet, address: str, mac: str | None) -> nm.Port:
         """``--ip`` names the address of a port made beforehand in Neutron: use that port, give it back later."""

@@ -111,6 +111,9 @@ class DockerView:
     def endpoints(self) -> dict[str, DockerEndpoint]:
         return {e.endpoint_id: e for n in self.networks.values() for e in n.endpoints}
 
+    def has_network(self, docker_network_id: str | None) -> bool:
+        return docker_network_id is not None and docker_network_id in self.networks
+
     def holds_address(self, docker_network_id: str | None, address: str) -> bool:
         """Whether a Docker endpoint has ``address`` (on that network, or on any when it is unknown)."""
         nets = [self.networks[docker_network_id]] if docker_network_id in self.networks else (

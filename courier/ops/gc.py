@@ -34,6 +34,7 @@ from courier.ops.host import OWNER, OvsInterface, VethPair
 LOG = logging.getLogger(__name__)
 
 DEFAULT_MIN_AGE = 300.0  # seconds
+POOL_TAG_PREFIX = "courier.pool:"  # courier.pool.pool_tag: an idle warm-pool port
 # Ports Neutron makes and removes with the network itself: they do not keep a network in use.
 NETWORK_OWNED = ("network:dhcp", "network:distributed")
 KINDS = ("port", "ovs-interface", "veth", "network", "subnetpool")  # removal order
@@ -150,6 +151,10 @@ def _ports(plan: Plan, ports: list[nm.Port], docker: DockerView, docker_of: dict
             if port.device_id in endpoints:
                 continue
             reason = f"its endpoint {port.device_id[:12]} no longer exists in Docker"
+        elif any(t.startswith(POOL_TAG_PREFIX) for t in port.tags) and docker.has_network(
+                docker_of.get(port.network_id)):
+            plan.kept.append(Kept("port", port.id, "idle in the warm pool of a Docker network that exists"))
+            continue
         else:
             addresses = [str(f.ip_address) for f in port.fixed_ips]
             if any(docker.holds_address(docker_of.get(port.network_id), a) for a in addresses):

@@ -46,6 +46,7 @@ def make_conf(**overrides: Any) -> cfg.ConfigOpts:
     register_opts(conf)
     conf([])
     conf.set_override("host_id", HOST, group="binding")
+    conf.set_override("enabled", False, group="vif_pool")  # the warm pool's own tests turn it on
     for key, value in overrides.items():
         group, _, name = key.rpartition("__")
         conf.set_override(name, value, group=group or None)

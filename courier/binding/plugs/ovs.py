@@ -143,6 +143,23 @@ class OvsPlug(PlugDriver):
                     netdev.delete(ipr, name)  # the veth peer goes with it
         return names
 
+    def label(self, vif: VIF, owner: str) -> None:
+        # vm-uuid carries the endpoint id (orphan clean-up and restarts find the endpoint's port by it)
+        self._ovsdb().set_interface_external_ids(self.ovs_ifname(vif), **{"vm-uuid": owner})
+
+    def owner_of(self, vif: VIF) -> str | None:
+        db = self._ovsdb()
+        state = db.interface(self.ovs_ifname(vif))
+        if state is None or state.error or not state.ofport or state.ofport < 0:
+            return None
+        if "ovn-remote" in db.switch_external_ids() and state.external_ids.get(OVN_INSTALLED) != "true":
+            return None  # OVN has not (or no longer) installed its flows
+        return state.external_ids.get("vm-uuid")
+
+    def port_of_endpoint(self, endpoint_id: str) -> str | None:
+        found = self._ovsdb().interface_states_with(**{"vm-uuid": endpoint_id, "owner": "courier"})
+        return next((s.external_ids.get("iface-id") for s in found if s.external_ids.get("iface-id")), None)
+
     def watch_ready(self, vif: VIF) -> contextlib.AbstractContextManager[WaitReady]:
         return self._watch_ready(vif)
 
