@@ -146,6 +146,10 @@ class IpamDriver:
         if address and record.gateway is not None and address == str(record.gateway):
             raise AddressInUse(f"address {address} is the gateway of {record.cidr}")
         mac = o.normalize_mac(opts[o.MAC_OPTION], o.MAC_OPTION) if opts.get(o.MAC_OPTION) else None
+        if mac is not None and self._pools.enabled and self._ports.requires_mac:
+            # Docker chose the MAC: it holds the capabilities an earlier Courier answered (it asks once per start)
+            self._pools.stand_down("dockerd sends a MAC with RequestAddress, so it still holds the IPAM "
+                                   "capabilities of a Courier without warm pools; restart dockerd to use them")
         port = self._warm(record, address) if mac is None else None
         if port is None:
             try:

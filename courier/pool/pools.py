@@ -114,6 +114,18 @@ class PortPools:
                     pooled.timer.cancel()
         self._jobs.shutdown(wait=False, cancel_futures=True)
 
+    def stand_down(self, why: str) -> None:
+        """Stop pooling (e.g. dockerd keeps choosing MACs: it read our IPAM capabilities before the pools were on)
+        and give the idle ports back to Neutron."""
+        with self._lock:
+            if not self.enabled:
+                return
+            self.enabled = False
+            networks = list(self._pools)
+        LOG.warning("warm pool off: %s", why)
+        for network_id in networks:
+            self._submit(self.drain, network_id)
+
     def register(self, network: nm.Network, subnets: list[nm.Subnet]) -> None:
         """A network Courier serves (CreateNetwork): fill its pool. Only single-subnet networks are pooled."""
         if not self.enabled:
@@ -267,11 +279,13 @@ class PortPools:
         with contextlib.suppress(RuntimeError):  # shutting down
             self._jobs.submit(self._logged, fn, *args)
 
-    @staticmethod
-    def _logged(fn: Any, *args: Any) -> None:
+    def _logged(self, fn: Any, *args: Any) -> None:
         try:
             fn(*args)
         except Exception:
+            if self._stop.is_set():  # shutting down: what was half made is tagged, the next start finds it
+                LOG.info("warm pool: %s cut short by shutdown", getattr(fn, "__name__", fn))
+                return
             LOG.exception("warm pool: %s failed", getattr(fn, "__name__", fn))
 
     def _run(self) -> None:
