@@ -71,12 +71,16 @@ class Lookup:
     def dedicated_pool_left_over(self, cidr: nm.IPNetwork, ip_range: nm.IPNetwork | None) -> PoolRecord | None:
         """The subnetpool Courier made for a Docker pool of ``cidr`` (and ``ip_range``) that no network uses and
         this process does not hold: what a RequestPool or CreateNetwork cut short by a crash left behind."""
-        held = {p.subnetpool_id for p in self._state.pools.values()} | self._state.claims.pending_subnetpools()
+        linked = {p.subnetpool_id for p in self._state.pools.values() if p.subnet is not None}
+        held = linked | self._state.claims.pending_subnetpools()
         for pool in self._neutron.list_subnetpools(name=tags.subnetpool_name(str(ip_range or cidr))):
             if pool.id in held or tags.EXISTING_SUBNETPOOL in pool.tags or pool.prefixes != (cidr,):
                 continue
             if self._neutron.list_subnets(subnetpool_id=pool.id):
                 continue
+            known = self._state.pools.get(pool.id)  # looked up since the restart (e.g. its gateway request)
+            if known is not None:
+                return known
             return PoolRecord(pool_id=pool.id, subnetpool_id=pool.id, cidr=cidr, dedicated=True, ip_range=ip_range)
         return None
 

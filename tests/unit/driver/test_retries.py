@@ -144,3 +144,20 @@ def test_precreated_dual_stack_port_is_adopted_for_both_families(docker: Dockerd
     docker.rm(c)
     docker.network_rm(net)
     assert neutron.snapshot(revisions=False)["ports"] == before["ports"], "given back untouched"
+
+
+def test_create_network_after_a_restart_between_request_pool_and_it(docker: Dockerd, neutron: FakeNeutron) -> None:
+    """dockerd's gateway request after the restart loads the pool first: CreateNetwork must still link it."""
+    reply = docker.ok("IpamDriver.RequestPool", docker.request_pool("10.99.0.0/24"))
+    docker = docker.restart()
+    gw = docker.ok("IpamDriver.RequestAddress", docker.gateway_request(reply["PoolID"]))["Address"]
+    from tests.unit.dockerd import Pool
+
+    net = Network(docker_id(), [Pool(reply["PoolID"], reply["Pool"], gw.split("/")[0])], [])
+    docker.ok("NetworkDriver.CreateNetwork", docker.create_network_request(net))
+    (subnet,) = neutron.subnets.values()
+    assert subnet.subnetpool_id == reply["PoolID"]
+    c = docker.run(net)
+    docker.rm(c)
+    docker.network_rm(net)
+    assert not neutron.subnetpools and not neutron.networks
