@@ -55,13 +55,12 @@ def link_iface_name(conf: cfg.ConfigOpts, ipr: IPRoute) -> str:
 def lower_link(conf: cfg.ConfigOpts, ipr: IPRoute) -> tuple[str, int, str, int]:
     """(name, index, MAC, MTU) of link_iface; a clear error when it does not exist."""
     name = link_iface_name(conf, ipr)
-    idx = netdev.index(ipr, name)
+    link = netdev.get(ipr, name)
     netns = settings.nested_netns(conf)
-    if idx is None:
+    if link is None:
         where = f"network namespace {netns}" if netns else "Courier's network namespace"
         raise BindingError(f"The VM interface {name} ([binding] link_iface) does not exist in {where}")
-    link = ipr.link("get", index=idx)[0]
-    return name, idx, str(link.get_attr("IFLA_ADDRESS")).lower(), int(link.get_attr("IFLA_MTU") or 1500)
+    return name, link["index"], str(link.get_attr("IFLA_ADDRESS")).lower(), int(link.get_attr("IFLA_MTU") or 1500)
 
 
 class NestedLink(LinkDriver):

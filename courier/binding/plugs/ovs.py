@@ -98,7 +98,7 @@ class OvsPlug(PlugDriver):
         try:
             with IPRoute() as ipr:
                 netdev.ensure_bridge(ipr, qbr)
-                if netdev.link_kind(ipr, qvb) != "veth" or netdev.index(ipr, qvo) is None:
+                if netdev.link_kind(ipr, qvb) != "veth" or not netdev.exists(ipr, qvo):
                     netdev.create_veth(ipr, qvb, qvo, vif.mtu)
             for name in (qvb, qvo):
                 netdev.isolate_host_port(name)
