@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from binding_fakes import NETWORK_ID, PORT_ID, make_conf, make_vif
 from oslo_config import cfg
 
 from courier.binding.errors import BindingError
 from courier.binding.plugs.executable import ExecutablePlug, details_arg, executable_path
+from tests.unit.binding.binding_fakes import NETWORK_ID, PORT_ID, make_conf, make_vif
 
 RECORDING_SCRIPT = """#!/usr/bin/env python3
 import json, sys
