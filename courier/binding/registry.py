@@ -52,9 +52,9 @@ def register_builtin_plug_opts(conf: cfg.ConfigOpts) -> None:
     before any driver is loaded."""
     from courier.binding.base import PlugDriver
 
-    for name in BUILTIN[PLUG_GROUP]:
-        driver = load(PLUG_GROUP, name)
-        if driver is not None and issubclass(driver, PlugDriver):
+    for name, target in BUILTIN[PLUG_GROUP].items():
+        driver = importlib.metadata.EntryPoint(name, target, PLUG_GROUP).load()
+        if issubclass(driver, PlugDriver):
             driver.register_opts(conf)
     from courier.binding.plugs.executable import ExecutablePlug  # the fallback, not an entry point
 
