@@ -101,8 +101,13 @@ def test_hanging_script_and_its_children_are_killed_at_the_timeout(tmp_path):
     assert not marker.exists()
 
 
-def test_unplug_without_executable_is_a_no_op(tmp_path):
+def test_unplug_without_executable_is_a_no_op(tmp_path, monkeypatch):
+    ran: list[object] = []
+    monkeypatch.setattr("courier.binding.plugs.executable.subprocess.Popen", lambda argv, **kw: ran.append(argv))
+
     ExecutablePlug(make_conf(bindir=str(tmp_path))).unplug(make_vif(vif_type="midonet"))
+
+    assert ran == [] and list(tmp_path.iterdir()) == []
 
 
 def test_plug_without_executable_fails_clearly(tmp_path):

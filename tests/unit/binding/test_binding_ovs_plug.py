@@ -3,6 +3,7 @@ event handler: what goes into OVSDB, and how readiness is judged, raced and repo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -106,31 +107,33 @@ class _NoNetlink:
         pass
 
 
-def wait_with(db: FakeOvsdb, timeout: float = 2.0, **vif_fields: object) -> None:
-    """Watch, plug, wait: what Binder.bind does."""
+def wait_with(db: FakeOvsdb, timeout: float = 2.0, **vif_fields: object) -> float:
+    """Watch, plug, wait, as Binder.bind does; the seconds the wait took. Raises PortNotReady."""
     plug = ovs_plug(db)
     vif = make_vif(**vif_fields)
     with plug.watch_ready(vif) as wait:
         db.add_port("br-int", plug.ovs_ifname(vif), {}, vif.mtu)
+        started = time.monotonic()
         wait(timeout)
+    assert db.watched == []  # the watch ends with the bind
+    return time.monotonic() - started
 
 
 def test_ready_when_ovn_installed_is_already_set(db):
     db.current = iface(TAP, **INSTALLED)
-    wait_with(db, timeout=0.0)  # no event needed: the state read after arming the watch is done
+    assert wait_with(db, timeout=0.0) < 0.5  # no event needed: the state read after arming the watch is done
 
 
 def test_a_change_during_plug_is_caught_by_the_watch_armed_before_it(db):
     db.current = iface(TAP)  # what a read returns, though the IDL already reported the change below
     db.on_plug = [iface(TAP, **{"iface-id": PORT_ID}), iface(TAP, **INSTALLED)]
-    wait_with(db)
-    assert db.watched == []
+    assert wait_with(db, timeout=5.0) < 2.0
 
 
 def test_ready_when_ovn_installs_while_waiting(db):
     db.current = iface(TAP)
     timer = db.change_later(iface(TAP, **INSTALLED), delay=0.1)
-    wait_with(db, timeout=5.0)
+    assert wait_with(db, timeout=5.0) < 2.0  # woken by the change, not by the timeout
     timer.join()
 
 
@@ -156,7 +159,7 @@ def test_with_ovn_an_attached_port_is_not_enough(db):
 def test_without_ovn_an_attached_port_is_ready(new_db):
     db = new_db(ovn=False)
     db.on_plug = [iface(TAP, ofport=7)]
-    wait_with(db)
+    assert wait_with(db, timeout=5.0) < 2.0
 
 
 def test_without_ovn_the_timeout_names_vswitchd(new_db):
