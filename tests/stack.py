@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-import urllib.error
 import urllib.request
 from typing import Any
 
 import pytest
+
+from tests import testkit
 
 NEUTRON_URL = os.environ.get("COURIER_NEUTRON_URL", "http://127.0.0.1:9696")
 DOCKER_HOST = os.environ.get("COURIER_DOCKER_HOST", "unix:///run/courier-stack/docker.sock")
@@ -31,15 +31,7 @@ def require(what: str, ok: bool) -> None:
 
 
 def neutron_up(attempts: int = 3) -> bool:
-    """Neutron answers (a busy API may be slow: a few patient tries before calling it down)."""
-    for attempt in range(attempts):
-        try:
-            urllib.request.urlopen(f"{NEUTRON_URL}/v2.0/networks?limit=1", timeout=15).read()
-            return True
-        except (urllib.error.URLError, OSError):
-            if attempt + 1 < attempts:
-                time.sleep(2)
-    return False
+    return testkit.neutron_up(NEUTRON_URL, attempts)
 
 
 def neutron(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -56,13 +48,7 @@ def neutron(method: str, path: str, body: dict[str, Any] | None = None) -> dict[
 DEBIAN_CLI = "/usr/bin/docker"
 
 
-def docker_at(host: str, *args: str, check: bool = True, timeout: float = 120,
-              cli: str = "docker") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCKER_HOST": host}
-    result = subprocess.run([cli, *args], capture_output=True, text=True, env=env, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
-    return result
+docker_at = testkit.docker_at
 
 
 def docker(*args: str, check: bool = True, timeout: float = 120,
@@ -71,31 +57,14 @@ def docker(*args: str, check: bool = True, timeout: float = 120,
     return docker_at(DOCKER_HOST, *args, check=check, timeout=timeout, cli=cli)
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float, kill: bool = False) -> None:
-    """SIGTERM (or SIGKILL), then SIGKILL if it outlives ``timeout``."""
-    if kill:
-        proc.kill()
-    else:
-        proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+stop_process = testkit.stop_process
+host_links = testkit.host_links
 
 
 def docker_up() -> bool:
-    try:
-        return docker("version", "--format", "{{.Server.Version}}", check=False, timeout=15).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    return testkit.dockerd_answers(DOCKER_HOST)
 
 
 def ovs_ports(bridge: str = "br-int") -> set[str]:
     out = subprocess.run(["ovs-vsctl", "list-ports", bridge], capture_output=True, text=True, check=False)
     return set(out.stdout.split())
-
-
-def host_links() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True)
-    return {line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()}

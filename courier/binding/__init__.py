@@ -6,5 +6,7 @@ Two kinds of drivers, both found by entry point:
 - a *plug* driver attaches the host end of a veth to whatever Neutron bound the port to (by
   ``binding:vif_type``).
 
-The driver layer only uses the facade, ``courier.binding.manager.Binder``.
+What other packages may use (nothing else): the facade ``manager.Binder`` and the ``vif`` types (with
+``vif.device_names``) for the driver; ``nested.vm_interface`` for the nested driver; ``ovsdb.Ovsdb``,
+``netdev`` and ``vif.device_names`` for the operator tools in ``courier.ops``.
 """

@@ -52,12 +52,24 @@ class LinkDriver(abc.ABC):
 
 
 class PlugDriver(abc.ABC):
-    """Attaches the host end of a veth to the backend Neutron bound the port to."""
+    """Attaches the host end of a veth to the backend Neutron bound the port to.
+
+    Like an os-vif plugin, a driver declares its own options (``CONFIG_OPTS`` in ``CONFIG_GROUP``); they are
+    registered when the driver is created, so a driver from another package needs no change to Courier's config.
+    """
 
     vif_types: ClassVar[tuple[str, ...]]
+    CONFIG_GROUP: ClassVar[str] = "courier"
+    CONFIG_OPTS: ClassVar[tuple[cfg.Opt, ...]] = ()
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
+        self.register_opts(conf)
         self.conf = conf
+
+    @classmethod
+    def register_opts(cls, conf: cfg.ConfigOpts) -> None:
+        """Idempotent: oslo.config accepts the same option registered again."""
+        conf.register_opts(list(cls.CONFIG_OPTS), group=cls.CONFIG_GROUP)
 
     @abc.abstractmethod
     def plug(self, vif: VIF) -> None:
@@ -77,6 +89,11 @@ class PlugDriver(abc.ABC):
     def port_of_endpoint(self, endpoint_id: str) -> str | None:
         """The Neutron port id plugged for ``endpoint_id``, found on the host; None if unknown."""
         return None
+
+    def remove_orphans(self, endpoint_id: str) -> list[str]:
+        """Remove what this driver plugged for an endpoint whose Neutron port is gone (so ``unplug`` cannot be
+        told the port); return the names removed. Default: the driver leaves nothing findable."""
+        return []
 
     def watch_ready(self, vif: VIF) -> contextlib.AbstractContextManager[WaitReady]:
         """Start watching for ``vif`` to forward traffic; entered *before* ``plug`` so no change is missed.

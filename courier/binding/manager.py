@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 
 from oslo_config import cfg
 
-from courier.binding import registry, settings
+from courier.binding import registry
 from courier.binding.base import LinkDriver, PlugDriver
 from courier.binding.errors import BindingError, PortNotBound, UnsupportedVifType
 from courier.binding.plugs.executable import ExecutablePlug, executable_path
 from courier.binding.vif import VIF
+from courier.config.options import binding_host_id, link_driver_name, port_ready_timeout
 
 LOG = logging.getLogger(__name__)
 
 NOT_BOUND = ("unbound", "binding_failed", "")
 # Unplugged on unbind when the port no longer says how it was plugged (e.g. its binding was cleared).
 FALLBACK_UNPLUG = "ovs"
+
+
+@dataclasses.dataclass
+class _Step:
+    """What a bind is doing now, for the error message if it fails."""
+
+    doing: str
+
+
+Undo = tuple[str, Callable[[VIF], None]]  # (what, action), logged as "could not <what>" when it fails
 
 
 class Binder:
@@ -39,25 +53,20 @@ class Binder:
         if not self._link.plugs:
             return self._create_only(vif)
         plug = self._plug_for(vif)  # before touching anything: unsupported ports fail cleanly
-        timeout = settings.ready_timeout(self._conf)
+        timeout = port_ready_timeout(self._conf)
         started = time.monotonic()
-        step = f"create veth pair {vif.host_ifname}/{vif.container_ifname}"
-        try:
+        undo = [("unplug", plug.unplug), ("delete the interface", self._link.delete)]
+        step = _Step(f"create veth pair {vif.host_ifname}/{vif.container_ifname}")
+        with self._undone_on_failure(vif, undo, step):
             src_name = self._link.create(vif)
-            step = f"plug {vif.host_ifname} (vif_type {vif.vif_type})"
+            step.doing = f"plug {vif.host_ifname} (vif_type {vif.vif_type})"
             if timeout > 0:
                 with plug.watch_ready(vif) as wait_ready:
                     plug.plug(vif)
-                    step = f"wait for port {vif.port_id} to forward traffic"
+                    step.doing = f"wait for port {vif.port_id} to forward traffic"
                     wait_ready(timeout)
             else:
                 plug.plug(vif)
-        except BaseException as exc:
-            self._undo(plug, vif)
-            if isinstance(exc, BindingError) or not isinstance(exc, Exception):
-                raise
-            raise BindingError(f"Binding Neutron port {vif.port_id} (endpoint {vif.endpoint_id}) failed to "
-                               f"{step}: {exc}") from exc
         LOG.info("Bound port %s (vif_type %s) to %s in %.3f s", vif.port_id, vif.vif_type, vif.host_ifname,
                  time.monotonic() - started)
         return src_name
@@ -85,12 +94,10 @@ class Binder:
 
     def unbind_endpoint(self, endpoint_id: str) -> None:
         """Clear what an endpoint left on this host when Neutron no longer knows its port (found via OVSDB)."""
-        from courier.binding.plugs.ovs import OvsPlug
-
         if not self._link.plugs:
             return  # nested: no OVS in the VM, and the device (named after the unknown port) went with the sandbox
-        plug = self._plug("ovs")
-        names = plug.remove_orphans(endpoint_id) if isinstance(plug, OvsPlug) else []
+        plug = self._plug(FALLBACK_UNPLUG)  # without the port, its vif_type is unknown: OVS is the one to ask
+        names = plug.remove_orphans(endpoint_id) if plug is not None else []
         if names:
             LOG.info("Removed %s left by endpoint %s", ", ".join(names), endpoint_id)
 
@@ -122,17 +129,9 @@ class Binder:
 
     def _create_only(self, vif: VIF) -> str:
         """Nested link drivers: the device is the whole binding (the VM's port carries the traffic)."""
-        try:
+        undo = [("delete the interface", self._link.delete)]
+        with self._undone_on_failure(vif, undo, _Step(f"create its {self._link.name} device")):
             src_name = self._link.create(vif)
-        except BaseException as exc:
-            try:
-                self._link.delete(vif)
-            except Exception:
-                LOG.exception("Cleaning up after the failed bind of port %s", vif.port_id)
-            if isinstance(exc, BindingError) or not isinstance(exc, Exception):
-                raise
-            raise BindingError(f"Binding Neutron port {vif.port_id} (endpoint {vif.endpoint_id}) failed to "
-                               f"create its {self._link.name} device: {exc}") from exc
         LOG.info("Created %s device %s for port %s", self._link.name, src_name, vif.port_id)
         return src_name
 
@@ -146,24 +145,35 @@ class Binder:
             except Exception:
                 LOG.exception("Closing binding driver %s failed", type(driver).__name__)
 
-    def _undo(self, plug: PlugDriver, vif: VIF) -> None:
-        for what, action in (("unplug", plug.unplug), ("delete the interface", self._link.delete)):
-            try:
-                action(vif)
-            except Exception:
-                LOG.exception("Cleaning up after the failed bind of port %s: could not %s", vif.port_id, what)
+    @staticmethod
+    @contextlib.contextmanager
+    def _undone_on_failure(vif: VIF, undo: Sequence[Undo], step: _Step) -> Iterator[None]:
+        """On any failure inside: run every ``undo`` action (a failing one is logged, not raised), then re-raise
+        BindingErrors (and KeyboardInterrupt...) as they are and wrap anything else, naming the failed step."""
+        try:
+            yield
+        except BaseException as exc:
+            for what, action in undo:
+                try:
+                    action(vif)
+                except Exception:
+                    LOG.exception("Cleaning up after the failed bind of port %s: could not %s", vif.port_id, what)
+            if isinstance(exc, BindingError) or not isinstance(exc, Exception):
+                raise
+            raise BindingError(f"Binding Neutron port {vif.port_id} (endpoint {vif.endpoint_id}) failed to "
+                               f"{step.doing}: {exc}") from exc
 
     def _plug_for(self, vif: VIF) -> PlugDriver:
         if vif.vif_type in NOT_BOUND:
             raise PortNotBound(
                 f"Neutron port {vif.port_id} is not bound (binding:vif_type={vif.vif_type or 'unset'}): no "
-                f"mechanism driver bound it to host '{settings.host_id(self._conf)}'. That binding host id "
+                f"mechanism driver bound it to host '{binding_host_id(self._conf)}'. That binding host id "
                 "probably isn't a Neutron/OVN chassis; for ML2/OVN it must equal the system-id of this "
                 "host's ovn-controller (external_ids:system-id in Open_vSwitch). Set [binding] host_id if it "
                 "differs from the hostname.")
         plug = self._plug(vif.vif_type)
         if plug is None:
-            bindir = settings.bindir(self._conf)
+            bindir = self._conf.bindir
             builtin = ", ".join(sorted(registry.entry_points(registry.PLUG_GROUP)))
             raise UnsupportedVifType(
                 f"Neutron port {vif.port_id} has binding:vif_type={vif.vif_type}, which Courier cannot plug: "
@@ -184,7 +194,7 @@ class Binder:
                 return self._plugs[vif_type]
             driver_class = registry.load(registry.PLUG_GROUP, vif_type)
             if driver_class is None:
-                if executable_path(settings.bindir(self._conf), vif_type) is None:
+                if executable_path(self._conf.bindir, vif_type) is None:
                     return None
                 driver_class = ExecutablePlug
             if not issubclass(driver_class, PlugDriver):
@@ -195,11 +205,10 @@ class Binder:
 
 
 def _load_link(conf: cfg.ConfigOpts) -> LinkDriver:
-    name = settings.link_driver_name(conf)
+    name = link_driver_name(conf)
     driver_class = registry.load(registry.LINK_GROUP, name)
     if driver_class is None or not issubclass(driver_class, LinkDriver):
         available = ", ".join(sorted(registry.entry_points(registry.LINK_GROUP)))
-        configured = settings.value(conf, "binding", "driver", name)
-        raise BindingError(f"[binding] driver = {configured}: Courier has no link driver '{name}' "
+        raise BindingError(f"[binding] driver = {conf.binding.driver}: Courier has no link driver '{name}' "
                            f"(available: {available})")
     return driver_class(conf)

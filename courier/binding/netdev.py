@@ -24,30 +24,39 @@ ETHTOOL_TIMEOUT = 10.0
 ARP_IGNORE_NEVER = 8
 
 
-def index(ipr: IPRoute, ifname: str) -> int | None:
-    found = ipr.link_lookup(ifname=ifname)
-    return found[0] if found else None
+def _absent(exc: NetlinkError) -> bool:
+    """The kernel's answer when a name-addressed call finds no such device."""
+    return exc.code == errno.ENODEV
+
+
+def get(ipr: IPRoute, ifname: str) -> Any | None:
+    """The link message of ``ifname``, or None if there is no such device."""
+    try:
+        return ipr.link("get", ifname=ifname)[0]
+    except NetlinkError as exc:
+        if _absent(exc):
+            return None
+        raise
+
+
+def exists(ipr: IPRoute, ifname: str) -> bool:
+    return get(ipr, ifname) is not None
 
 
 def delete(ipr: IPRoute, ifname: str) -> bool:
     """Delete ``ifname``; False if it was not there (deleting one end of a veth also removes the other)."""
-    idx = index(ipr, ifname)
-    if idx is None:
-        return False
     try:
-        ipr.link("del", index=idx)
+        ipr.link("del", ifname=ifname)
     except NetlinkError as exc:
-        if exc.code == errno.ENODEV:  # went away in the meantime
+        if _absent(exc):
             return False
         raise
     return True
 
 
 def link_kind(ipr: IPRoute, ifname: str) -> str | None:
-    idx = index(ipr, ifname)
-    if idx is None:
-        return None
-    info = ipr.link("get", index=idx)[0].get("IFLA_LINKINFO")
+    link = get(ipr, ifname)
+    info = link.get("IFLA_LINKINFO") if link is not None else None
     return info.get("IFLA_INFO_KIND") if info else None
 
 
@@ -63,37 +72,40 @@ def create_veth(ipr: IPRoute, name: str, peer: str, mtu: int, peer_mac: str | No
 
 
 def ensure_bridge(ipr: IPRoute, name: str) -> None:
-    """Linux bridge ``name``, created if missing: no STP and no forward delay, so ports forward at once."""
-    if index(ipr, name) is None:
-        try:
-            ipr.link("add", ifname=name, kind="bridge", br_forward_delay=0, br_stp_state=0)
-        except NetlinkError as exc:
-            if exc.code != errno.EEXIST:  # another bind created it concurrently
-                raise
-        else:
-            isolate_host_port(name)
+    """Linux bridge ``name``, created if missing: no STP and no forward delay, so ports forward at once.
+
+    A bridge that already exists (another bind's, or the agent's brq) is used as it is.
+    """
+    created = not exists(ipr, name)
+    # ensure() copes with a concurrent bind creating it between the check and the add (EEXIST).
+    ipr.ensure(ipr.link, present=True, ifname=name, kind="bridge", br_forward_delay=0, br_stp_state=0)
+    if created:
+        isolate_host_port(name)
     set_up(ipr, name)
 
 
 def set_master(ipr: IPRoute, ifname: str, bridge: str | None) -> None:
     """Enslave ``ifname`` to ``bridge`` (None: release it)."""
-    idx = index(ipr, ifname)
-    if idx is None:
-        raise BindingError(f"Device {ifname} does not exist")
     master = 0
     if bridge is not None:
-        master_idx = index(ipr, bridge)
-        if master_idx is None:
+        link = get(ipr, bridge)
+        if link is None:
             raise BindingError(f"Bridge {bridge} does not exist")
-        master = master_idx
-    ipr.link("set", index=idx, master=master)
+        master = link["index"]  # IFLA_MASTER takes an index, not a name
+    _set(ipr, ifname, master=master)
 
 
 def set_up(ipr: IPRoute, ifname: str) -> None:
-    idx = index(ipr, ifname)
-    if idx is None:
-        raise BindingError(f"Device {ifname} does not exist")
-    ipr.link("set", index=idx, state="up")
+    _set(ipr, ifname, state="up")
+
+
+def _set(ipr: IPRoute, ifname: str, **attrs: Any) -> None:
+    try:
+        ipr.link("set", ifname=ifname, **attrs)
+    except NetlinkError as exc:
+        if _absent(exc):
+            raise BindingError(f"Device {ifname} does not exist") from exc
+        raise
 
 
 def write_sysctl(relative: str, value: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 
+from oslo_config import cfg
+
 LOG = logging.getLogger(__name__)
 
 LINK_GROUP = "courier.link_drivers"
@@ -43,3 +45,17 @@ def load(group: str, name: str) -> type | None:
     if not isinstance(driver, type):
         raise TypeError(f"Entry point {group}:{name} ({ep.value}) is not a class")
     return driver
+
+
+def register_builtin_plug_opts(conf: cfg.ConfigOpts) -> None:
+    """The built-in plug drivers' own options (CONFIG_OPTS), so kuryr.conf and ``courier doctor`` know them
+    before any driver is loaded."""
+    from courier.binding.base import PlugDriver
+
+    for name, target in BUILTIN[PLUG_GROUP].items():
+        driver = importlib.metadata.EntryPoint(name, target, PLUG_GROUP).load()
+        if issubclass(driver, PlugDriver):
+            driver.register_opts(conf)
+    from courier.binding.plugs.executable import ExecutablePlug  # the fallback, not an entry point
+
+    ExecutablePlug.register_opts(conf)

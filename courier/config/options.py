@@ -63,13 +63,10 @@ courier_opts = [
     cfg.StrOpt("plugin_dir", default="/run/docker/plugins", help="Where Docker discovers plugin sockets."),
     cfg.StrOpt("cloud", default=None,
                help="Use this clouds.yaml entry for Neutron instead of the [neutron] keystoneauth options."),
-    cfg.StrOpt("ovsdb_connection", default="unix:/run/openvswitch/db.sock", help="Local OVSDB."),
-    cfg.StrOpt("integration_bridge", default="br-int",
-               help="OVS bridge for vif_type=ovs when vif_details names none."),
+    # ovsdb_connection, ovsdb_timeout and integration_bridge belong to the OVS plug driver, plug_script_timeout to
+    # the executable one: they declare them (CONFIG_OPTS) and register_opts() below adds them to [courier].
     cfg.FloatOpt("port_ready_timeout", default=20.0,
                  help="Seconds Join waits for the port to forward traffic (0: do not wait)."),
-    cfg.FloatOpt("ovsdb_timeout", default=10.0, help="Seconds an OVSDB transaction may take."),
-    cfg.FloatOpt("plug_script_timeout", default=30.0, help="Seconds a <bindir>/<vif_type> executable may run."),
     cfg.FloatOpt("neutron_timeout", default=10.0, help="Seconds before a Neutron API call is given up."),
     cfg.StrOpt("docker_host", default=None,
                help="Docker daemon this host's containers run on (e.g. unix:///run/docker.sock): when set, "
@@ -115,7 +112,8 @@ vif_pool_opts = [
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts = CONF) -> None:
+def register_core_opts(conf: cfg.ConfigOpts = CONF) -> None:
+    """Every option except the plug drivers' own."""
     conf.register_opts(default_opts)
     conf.register_opts(neutron_opts, group="neutron")
     ks_loading.register_session_conf_options(conf, "neutron")
@@ -123,6 +121,15 @@ def register_opts(conf: cfg.ConfigOpts = CONF) -> None:
     conf.register_opts(binding_opts, group="binding")
     conf.register_opts(courier_opts, group="courier")
     conf.register_opts(vif_pool_opts, group="vif_pool")
+
+
+def register_opts(conf: cfg.ConfigOpts = CONF) -> None:
+    """Every option Courier reads, the built-in plug drivers' CONFIG_OPTS included (a plug driver loaded from
+    elsewhere registers its own when the Binder loads it). Registering again is harmless."""
+    from courier.binding import registry  # the drivers own their options; this is only where they are gathered
+
+    register_core_opts(conf)
+    registry.register_builtin_plug_opts(conf)
 
 
 def load(argv: list[str] | None = None, conf: cfg.ConfigOpts = CONF) -> cfg.ConfigOpts:
@@ -137,4 +144,21 @@ def load(argv: list[str] | None = None, conf: cfg.ConfigOpts = CONF) -> cfg.Conf
 
 
 def binding_host_id(conf: cfg.ConfigOpts = CONF) -> str:
+    """binding:host_id of the ports Courier binds: [binding] host_id, or this host's name."""
     return conf.binding.host_id or socket.gethostname()
+
+
+def port_ready_timeout(conf: cfg.ConfigOpts = CONF) -> float:
+    """Seconds Join waits for a port to forward: kuryr's [neutron] vif_plugging_timeout wins when > 0."""
+    legacy = conf.neutron.vif_plugging_timeout
+    return float(legacy) if legacy > 0 else float(conf.courier.port_ready_timeout)
+
+
+def link_driver_name(conf: cfg.ConfigOpts = CONF) -> str:
+    """[binding] driver; kuryr-lib module paths work: ``kuryr.lib.binding.drivers.veth`` means ``veth``."""
+    return str(conf.binding.driver).rsplit(".", 1)[-1]
+
+
+def nested_netns(conf: cfg.ConfigOpts = CONF) -> str | None:
+    """[courier] nested_netns: where link_iface lives; None for Courier's own namespace."""
+    return conf.courier.nested_netns or None

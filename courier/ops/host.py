@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oslo_config import cfg
 
-from courier.binding import settings
-from courier.binding.vif import IFNAMSIZ
+from courier.binding.vif import VETH_NAME, device_names
+
+if TYPE_CHECKING:
+    from courier.binding.ovsdb import InterfaceState, Ovsdb
 
 # pyroute2, ovsdbapp and the binding drivers load on first use: `courier --help` stays fast.
 
 OWNER = "courier"  # external_ids:owner of the OVS interfaces Courier plugs (courier/binding/plugs/ovs.py)
-# Host ends (tap) and container ends (t_c) of Courier's veth pairs: prefix + 11 characters of a port
-# (or, before port naming, an endpoint) id.
-SUFFIX_LEN = IFNAMSIZ - 4
-VETH_NAME = re.compile(rf"(tap|t_c)([0-9a-f-]{{{SUFFIX_LEN}}})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +25,17 @@ class OvsInterface:
     external_ids: Mapping[str, str]
     ofport: int | None
     error: str = ""
+
+    @classmethod
+    def from_state(cls, state: InterfaceState) -> OvsInterface:
+        return cls(name=state.name, bridge=state.bridge, external_ids=state.external_ids, ofport=state.ofport,
+                   error=state.error)
+
+    @property
+    def ovn_installed(self) -> bool:
+        from courier.binding.ovsdb import OVN_INSTALLED
+
+        return self.external_ids.get(OVN_INSTALLED) == "true"
 
     @property
     def owner(self) -> str:
@@ -40,12 +48,6 @@ class OvsInterface:
     @property
     def endpoint_id(self) -> str:
         return self.external_ids.get("vm-uuid", "")
-
-    @property
-    def ovn_installed(self) -> bool:
-        from courier.binding.plugs.ovs import OVN_INSTALLED
-
-        return self.external_ids.get(OVN_INSTALLED) == "true"
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "bridge": self.bridge, "ofport": self.ofport, "error": self.error,
@@ -66,12 +68,14 @@ class LocalHost:
     """This host's OVSDB and network devices. Connects to OVSDB on first use; ``close()`` disconnects."""
 
     def __init__(self, conf: cfg.ConfigOpts):
-        self.ovsdb_remote = settings.ovsdb_connection(conf)
-        self._timeout = settings.ovsdb_timeout(conf)
-        self._db: Any = None
+        from courier.binding.plugs.ovs import OvsPlug
 
-    def db(self) -> Any:
-        """The ``courier.binding.ovsdb.Ovsdb`` connection."""
+        OvsPlug.register_opts(conf)  # ovsdb_connection and ovsdb_timeout are the OVS plug's options
+        self.ovsdb_remote: str = conf.courier.ovsdb_connection
+        self._timeout: float = conf.courier.ovsdb_timeout
+        self._db: Ovsdb | None = None
+
+    def db(self) -> Ovsdb:
         if self._db is None:
             from courier.binding import ovsdb
 
@@ -86,16 +90,10 @@ class LocalHost:
     # --- reading -----------------------------------------------------------------------------------------
 
     def bridges(self) -> list[str]:
-        return sorted(self.db().api.list_br().execute(check_error=True))
+        return self.db().bridges()
 
     def ovs_interfaces(self) -> list[OvsInterface]:
-        api = self.db().api
-        bridge_of = {port: br for br in self.bridges() for port in api.list_ports(br).execute(check_error=True)}
-        rows = api.db_list("Interface", columns=["name", "external_ids", "ofport", "error"]).execute(
-            check_error=True)
-        return [OvsInterface(name=r["name"], bridge=bridge_of.get(r["name"], ""), external_ids=dict(r["external_ids"]),
-                             ofport=_single(r["ofport"]), error=_single(r["error"]) or "")
-                for r in rows]
+        return [OvsInterface.from_state(state) for state in self.db().interfaces()]
 
     def switch_external_ids(self) -> dict[str, str]:
         return self.db().switch_external_ids()
@@ -133,14 +131,12 @@ class LocalHost:
         from pyroute2 import IPRoute
 
         from courier.binding import netdev
-        from courier.binding.plugs.ovs import hybrid_names
 
         self.db().del_ports(iface.name)
         devices = [iface.name]
         if iface.port_id:
-            qbr, qvb, _ = hybrid_names(iface.port_id)
-            suffix = iface.port_id[:SUFFIX_LEN]
-            devices += [qvb, qbr, "tap" + suffix, "t_c" + suffix]
+            names = device_names(iface.port_id)
+            devices += [names.qvb, names.qbr, names.tap, names.container]
         with IPRoute() as ipr:
             for name in devices:
                 netdev.delete(ipr, name)  # absent ones are skipped; a veth's peer goes with it
@@ -155,9 +151,3 @@ class LocalHost:
                 if name:
                     netdev.delete(ipr, name)
 
-
-def _single(value: Any) -> Any:
-    """OVSDB optional columns: a list of zero or one element."""
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.client
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,21 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import stack
+from tests import stack, testkit
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = "/run/docker/plugins"
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("localhost", timeout=10)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
-        self.sock.connect(self._path)
 
 
 class Courier:
@@ -61,18 +48,12 @@ class Courier:
         raise AssertionError(f"courier did not come up:\n{self.log.read_text()[-3000:]}")
 
     def call(self, method: str, body: str = "{}") -> tuple[int, str]:
-        try:
-            conn = UnixHTTPConnection(self.socket)
-            conn.request("POST", f"/{method}", body=body)
-            resp = conn.getresponse()
-            return resp.status, resp.read().decode()
-        except OSError:
-            return 0, ""
+        return testkit.post_unix(self.socket, method, body)
 
     def stop(self, sig: str = "term") -> None:
         if self.proc is None:
             return
-        stack.stop_process(self.proc, 15, kill=sig == "kill")
+        testkit.stop_process(self.proc, 15, kill=sig == "kill")
         self.proc = None
 
     def restart(self) -> None:
@@ -101,9 +82,9 @@ def _neutron_snapshot() -> dict[str, set[str]]:
 @pytest.fixture
 def no_leaks(courier: Courier) -> Iterator[None]:
     """Whatever a test creates through Docker must be gone from Neutron, OVS and the host after it."""
-    before = (_neutron_snapshot(), stack.ovs_ports(), stack.host_links())
+    before = (_neutron_snapshot(), stack.ovs_ports(), testkit.host_links())
     yield
-    after = (_neutron_snapshot(), stack.ovs_ports(), stack.host_links())
+    after = (_neutron_snapshot(), stack.ovs_ports(), testkit.host_links())
     leaked = {kind: after[0][kind] - before[0][kind] for kind in after[0]}
     leaked = {k: v for k, v in leaked.items() if v}
     assert not leaked, f"Neutron resources left behind: {leaked}"

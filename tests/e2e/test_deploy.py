@@ -20,7 +20,8 @@ import pytest
 
 from courier.neutron import tags
 from tests import stack
-from tests.e2e.conftest import PLUGIN_DIR, Courier, UnixHTTPConnection
+from tests.e2e.conftest import PLUGIN_DIR, Courier
+from tests.testkit import UnixHTTPConnection
 
 pytestmark = pytest.mark.e2e
 

@@ -17,10 +17,11 @@ from oslo_config import cfg
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from courier.binding import netdev, settings
+from courier.binding import netdev
 from courier.binding.base import LinkDriver
 from courier.binding.errors import BindingError
 from courier.binding.vif import VIF
+from courier.config.options import nested_netns
 
 LOG = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ LOG = logging.getLogger(__name__)
 @contextlib.contextmanager
 def lower_namespace(conf: cfg.ConfigOpts) -> Iterator[IPRoute]:
     """Netlink in the namespace of link_iface; a configured namespace that does not exist is an error."""
-    netns = settings.nested_netns(conf)
+    netns = nested_netns(conf)
     try:
         # flags=0: never create the namespace (pyroute2 would, by default)
         ipr = IPRoute(netns=netns, flags=0) if netns else IPRoute()
@@ -40,7 +41,7 @@ def lower_namespace(conf: cfg.ConfigOpts) -> Iterator[IPRoute]:
 
 def link_iface_name(conf: cfg.ConfigOpts, ipr: IPRoute) -> str:
     """[binding] link_iface, or else the interface of the IPv4 default route (as a VM's NIC normally is)."""
-    name = settings.link_iface(conf)
+    name = conf.binding.link_iface
     if name:
         return name
     for route in ipr.get_default_routes(family=2):
@@ -55,13 +56,12 @@ def link_iface_name(conf: cfg.ConfigOpts, ipr: IPRoute) -> str:
 def lower_link(conf: cfg.ConfigOpts, ipr: IPRoute) -> tuple[str, int, str, int]:
     """(name, index, MAC, MTU) of link_iface; a clear error when it does not exist."""
     name = link_iface_name(conf, ipr)
-    idx = netdev.index(ipr, name)
-    netns = settings.nested_netns(conf)
-    if idx is None:
+    link = netdev.get(ipr, name)
+    netns = nested_netns(conf)
+    if link is None:
         where = f"network namespace {netns}" if netns else "Courier's network namespace"
         raise BindingError(f"The VM interface {name} ([binding] link_iface) does not exist in {where}")
-    link = ipr.link("get", index=idx)[0]
-    return name, idx, str(link.get_attr("IFLA_ADDRESS")).lower(), int(link.get_attr("IFLA_MTU") or 1500)
+    return name, link["index"], str(link.get_attr("IFLA_ADDRESS")).lower(), int(link.get_attr("IFLA_MTU") or 1500)
 
 
 class NestedLink(LinkDriver):

@@ -46,13 +46,13 @@ class VethLink(LinkDriver):
 
     def present(self, vif: VIF) -> bool:
         with IPRoute() as ipr:
-            return all(netdev.index(ipr, name) is not None for name in (vif.host_ifname, vif.container_ifname))
+            return all(netdev.exists(ipr, name) for name in (vif.host_ifname, vif.container_ifname))
 
     def reset(self, vif: VIF) -> None:
         """The container end as Docker gives it back: down (addresses went with the sandbox); MAC and MTU again."""
         try:
             with IPRoute() as ipr:
-                ipr.link("set", index=netdev.index(ipr, vif.container_ifname), state="down",
-                         address=vif.mac_address.lower(), mtu=vif.mtu)
-        except (NetlinkError, TypeError) as exc:
+                ipr.link("set", ifname=vif.container_ifname, state="down", address=vif.mac_address.lower(),
+                         mtu=vif.mtu)
+        except NetlinkError as exc:
             raise BindingError(f"Cannot reset {vif.container_ifname} of Neutron port {vif.port_id}: {exc}") from exc

@@ -34,7 +34,7 @@ class BridgePlug(PlugDriver):
         # The bridge is shared by the network's ports (and owned by the agent): leave it.
         try:
             with IPRoute() as ipr:
-                if netdev.index(ipr, vif.host_ifname) is not None:
+                if netdev.exists(ipr, vif.host_ifname):
                     netdev.set_master(ipr, vif.host_ifname, None)
         except NetlinkError as exc:
             raise BindingError(f"Cannot take {vif.host_ifname} out of its Linux bridge (Neutron port "

@@ -21,7 +21,8 @@ import subprocess
 from collections.abc import Mapping
 from typing import Any
 
-from courier.binding import settings
+from oslo_config import cfg
+
 from courier.binding.base import PlugDriver
 from courier.binding.errors import BindingError
 from courier.binding.vif import VIF
@@ -65,24 +66,27 @@ class ExecutablePlug(PlugDriver):
     """Not an entry point: the fallback for vif_types that have an executable in ``bindir``."""
 
     vif_types = ()
+    CONFIG_OPTS = (
+        cfg.FloatOpt("plug_script_timeout", default=30.0, help="Seconds a <bindir>/<vif_type> executable may run."),
+    )
 
     def plug(self, vif: VIF) -> None:
-        path = executable_path(settings.bindir(self.conf), vif.vif_type)
+        path = executable_path(self.conf.bindir, vif.vif_type)
         if path is None:
-            raise BindingError(f"No executable {settings.bindir(self.conf)}/{vif.vif_type} to plug Neutron "
+            raise BindingError(f"No executable {self.conf.bindir}/{vif.vif_type} to plug Neutron "
                                f"port {vif.port_id} (vif_type {vif.vif_type})")
         self._run(bind_argv(path, vif), vif)
 
     def unplug(self, vif: VIF) -> None:
-        path = executable_path(settings.bindir(self.conf), vif.vif_type)
+        path = executable_path(self.conf.bindir, vif.vif_type)
         if path is None:
-            LOG.info("No %s/%s to unplug port %s; nothing to run", settings.bindir(self.conf), vif.vif_type,
+            LOG.info("No %s/%s to unplug port %s; nothing to run", self.conf.bindir, vif.vif_type,
                      vif.port_id)
             return
         self._run(unbind_argv(path, vif), vif)
 
     def _run(self, argv: list[str], vif: VIF) -> None:
-        timeout = settings.script_timeout(self.conf)
+        timeout = self.conf.courier.plug_script_timeout
         command = " ".join(argv[:2])
         try:
             # Own session, so a timeout kills the script's children too (they would keep its pipes open).

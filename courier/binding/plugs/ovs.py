@@ -15,23 +15,14 @@ from oslo_config import cfg
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from courier.binding import netdev, ovsdb, settings
+from courier.binding import netdev, ovsdb
 from courier.binding.base import PlugDriver, WaitReady
 from courier.binding.errors import BindingError, PortNotReady
-from courier.binding.ovsdb import InterfaceState
-from courier.binding.vif import IFNAMSIZ, VIF
+from courier.binding.ovsdb import OVN_INSTALLED, InterfaceState
+from courier.binding.vif import VIF, device_names
+from courier.config.options import binding_host_id
 
 LOG = logging.getLogger(__name__)
-
-OVN_INSTALLED = "ovn-installed"
-
-
-def hybrid_names(port_id: str) -> tuple[str, str, str]:
-    """(qbr, qvb, qvo) device names of a hybrid plug, named after the port like os-vif does."""
-    def name(prefix: str) -> str:
-        return (prefix + port_id)[:IFNAMSIZ - 1]
-
-    return name("qbr"), name("qvb"), name("qvo")
 
 
 def is_hybrid(vif: VIF) -> bool:
@@ -40,6 +31,12 @@ def is_hybrid(vif: VIF) -> bool:
 
 class OvsPlug(PlugDriver):
     vif_types = ("ovs",)
+    CONFIG_OPTS = (
+        cfg.StrOpt("ovsdb_connection", default="unix:/run/openvswitch/db.sock", help="Local OVSDB."),
+        cfg.FloatOpt("ovsdb_timeout", default=10.0, help="Seconds an OVSDB transaction may take."),
+        cfg.StrOpt("integration_bridge", default="br-int",
+                   help="OVS bridge for vif_type=ovs when vif_details names none."),
+    )
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         super().__init__(conf)
@@ -55,16 +52,15 @@ class OvsPlug(PlugDriver):
     def _ovsdb(self) -> ovsdb.Ovsdb:
         with self._lock:
             if self._db is None:
-                self._db = ovsdb.acquire(settings.ovsdb_connection(self.conf),
-                                         settings.ovsdb_timeout(self.conf))
+                self._db = ovsdb.acquire(self.conf.courier.ovsdb_connection, self.conf.courier.ovsdb_timeout)
             return self._db
 
     def bridge(self, vif: VIF) -> str:
-        return str(vif.vif_details.get("bridge_name") or settings.integration_bridge(self.conf))
+        return str(vif.vif_details.get("bridge_name") or self.conf.courier.integration_bridge)
 
     def ovs_ifname(self, vif: VIF) -> str:
         """The interface OVS sees: the host end, or qvo<port> with a hybrid plug."""
-        return hybrid_names(vif.port_id)[2] if is_hybrid(vif) else vif.host_ifname
+        return device_names(vif.port_id).qvo if is_hybrid(vif) else vif.host_ifname
 
     def plug(self, vif: VIF) -> None:
         bridge = self.bridge(vif)
@@ -94,11 +90,11 @@ class OvsPlug(PlugDriver):
         LOG.debug("Plugged %s into OVS bridge %s for port %s", ifname, bridge, vif.port_id)
 
     def _plug_linux_bridge(self, vif: VIF) -> None:
-        qbr, qvb, qvo = hybrid_names(vif.port_id)
+        qbr, qvb, qvo = device_names(vif.port_id).hybrid
         try:
             with IPRoute() as ipr:
                 netdev.ensure_bridge(ipr, qbr)
-                if netdev.link_kind(ipr, qvb) != "veth" or netdev.index(ipr, qvo) is None:
+                if netdev.link_kind(ipr, qvb) != "veth" or not netdev.exists(ipr, qvo):
                     netdev.create_veth(ipr, qvb, qvo, vif.mtu)
             for name in (qvb, qvo):
                 netdev.isolate_host_port(name)
@@ -114,7 +110,7 @@ class OvsPlug(PlugDriver):
     def unplug(self, vif: VIF) -> None:
         # Both plug styles are undone: the vif_details seen at unbind may not be those seen at bind. The hybrid
         # devices are named after the port, so without a port id (Neutron lost it) only the host end is known.
-        qbr, qvb, qvo = hybrid_names(vif.port_id) if vif.port_id else ("", "", "")
+        qbr, qvb, qvo = device_names(vif.port_id).hybrid if vif.port_id else ("", "", "")
         ports = [name for name in (vif.host_ifname, qvo) if name]
         problems = []
         try:
@@ -175,7 +171,7 @@ class OvsPlug(PlugDriver):
             if state.error or state.ofport == -1:
                 return True
             if with_ovn:
-                return state.external_ids.get(OVN_INSTALLED) == "true"
+                return state.ovn_installed
             return state.ofport is not None and state.ofport > 0
 
         with db.watch_interface(ifname, settled) as wait_for_interface:
@@ -187,7 +183,7 @@ class OvsPlug(PlugDriver):
                         f"Neutron port {vif.port_id} is not ready: OVN did not mark OVS interface {ifname} "
                         f"external_ids:{OVN_INSTALLED}=true within {timeout:g} s. Check that ovn-controller "
                         f"runs on this host and that the port is bound to this chassis (binding:host_id="
-                        f"{settings.host_id(self.conf)}); [courier] port_ready_timeout sets the wait.")
+                        f"{binding_host_id(self.conf)}); [courier] port_ready_timeout sets the wait.")
                 if state is None:
                     raise PortNotReady(f"Neutron port {vif.port_id} is not ready: OVS did not attach "
                                        f"interface {ifname} within {timeout:g} s; is ovs-vswitchd running?")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from courier.binding import settings
+from courier.config.options import link_driver_name
 from courier.driver.nested.base import Nesting, VmPort
 from courier.driver.nested.macvlan import IpvlanNesting, MacvlanNesting
 from courier.driver.nested.vlan import VlanNesting
@@ -22,9 +22,9 @@ __all__ = ["STRATEGIES", "IpvlanNesting", "MacvlanNesting", "Nesting", "VlanNest
 
 def build(conf: cfg.ConfigOpts, neutron: Neutron) -> Nesting | None:
     """The strategy the configuration asks for; None on bare metal. A mismatch is refused at start."""
-    driver = settings.link_driver_name(conf)
-    configured = settings.value(conf, "binding", "driver", driver)
-    if settings.deployment_type(conf) != "nested":
+    driver = link_driver_name(conf)
+    configured = conf.binding.driver
+    if conf.deployment_type != "nested":
         if driver in STRATEGIES:
             raise InvalidRequest(f"[binding] driver = {configured} is for containers nested in a VM: set "
                                  "[DEFAULT] deployment_type = nested (or use driver = veth)")

@@ -10,16 +10,14 @@ attach left in memory (the VLAN id), so it makes no Neutron call.
 from __future__ import annotations
 
 import abc
-import dataclasses
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar
 
 from oslo_config import cfg
 
 from courier.binding.errors import BindingError
-from courier.binding.links.nested import lower_link, lower_namespace
+from courier.binding.nested import vm_interface
 from courier.binding.vif import VIF
 from courier.exceptions import InvalidRequest, NotFound
 from courier.neutron import models as nm
@@ -29,53 +27,6 @@ from courier.neutron.api import Neutron
 LOG = logging.getLogger(__name__)
 
 UNBOUND_VIF_TYPES = ("", "unbound")
-T = TypeVar("T")
-
-
-@dataclasses.dataclass
-class _Entry(Generic[T]):
-    item: T
-    done: bool = False
-    error: BaseException | None = None
-
-
-class GroupCommit(Generic[T]):
-    """Concurrent callers' items go to Neutron together, one write at a time, at most ``max_batch`` per write.
-
-    Neutron serialises changes of one trunk (or one port) anyway: parallel calls only queue up there and time
-    out. Here the first caller that finds no write in progress writes everything waiting; the others wait for
-    their result. ``write(items)`` returns one error (or None) per item.
-    """
-
-    def __init__(self, write: Callable[[list[T]], list[BaseException | None]], max_batch: int):
-        self._write, self._max = write, max_batch
-        self._cond = threading.Condition()
-        self._queue: list[_Entry[T]] = []
-        self._busy = False
-
-    def submit(self, item: T) -> None:
-        entry = _Entry(item)
-        with self._cond:
-            self._queue.append(entry)
-        while True:
-            with self._cond:
-                while not entry.done and self._busy:
-                    self._cond.wait()
-                if entry.done:
-                    break
-                batch, self._queue = self._queue[:self._max], self._queue[self._max:]
-                self._busy = True
-            try:
-                errors = self._write([e.item for e in batch])
-            except BaseException as exc:
-                errors = [exc] * len(batch)
-            with self._cond:
-                for each, error in zip(batch, errors, strict=True):
-                    each.done, each.error = True, error
-                self._busy = False
-                self._cond.notify_all()
-        if entry.error is not None:
-            raise entry.error
 
 
 class VmPort:
@@ -106,8 +57,7 @@ class VmPort:
             except NotFound as exc:
                 raise InvalidRequest(f"[courier] nested_vm_port = {configured}: Neutron has no such port") from exc
         try:
-            with lower_namespace(self._conf) as ipr:
-                ifname, _, mac, _ = lower_link(self._conf, ipr)
+            ifname, mac = vm_interface(self._conf)
         except BindingError as exc:
             raise InvalidRequest(f"nested: cannot find this VM's Neutron port: {exc}") from exc
         found = [p for p in self._neutron.list_ports(mac_address=mac) if p.device_owner != tags.DEVICE_OWNER]

@@ -18,7 +18,8 @@ from typing import Any
 from oslo_config import cfg
 
 from courier.binding.vif import VIF
-from courier.driver.nested.base import GroupCommit, Nesting, VmPort
+from courier.driver.nested.base import Nesting, VmPort
+from courier.driver.nested.batching import GroupCommit
 from courier.exceptions import Conflict, InvalidRequest, NeutronUnavailable, NotFound, PoolExhausted
 from courier.neutron import models as nm
 from courier.neutron import tags

@@ -9,8 +9,6 @@ from typing import Any
 
 from oslo_config import cfg
 
-from courier.binding import settings
-
 OK, WARNING, ERROR, SKIPPED = "ok", "warning", "error", "skipped"
 
 
@@ -48,4 +46,4 @@ def local(ctx: Context) -> Any:
 
 
 def deployment(conf: cfg.ConfigOpts) -> str:
-    return str(settings.value(conf, "", "deployment_type", "baremetal"))
+    return str(conf.deployment_type)

@@ -6,7 +6,6 @@ import contextlib
 import socket
 from collections.abc import Iterator
 
-from courier.binding import settings
 from courier.config import options
 from courier.ops.checks.base import ERROR, OK, SKIPPED, WARNING, Context, Finding, deployment, local
 
@@ -49,8 +48,7 @@ def check_binding_host(ctx: Context) -> Iterator[Finding]:
                 sources.append(f"OVN Southbound {sb}")
             except Exception as exc:
                 yield Finding("binding-host", WARNING, f"cannot read the OVN Southbound DB at {sb}: {exc}")
-    option = "[binding] host_id" if settings.value(ctx.conf, "binding", "host_id", "") else \
-        "the hostname (no [binding] host_id)"
+    option = "[binding] host_id" if ctx.conf.binding.host_id else "the hostname (no [binding] host_id)"
     if host_id in known:
         yield Finding("binding-host", OK, f"binding host id {host_id!r} ({option}) is {known[host_id]}")
     elif sources:
@@ -75,7 +73,7 @@ def check_ovs(ctx: Context) -> Iterator[Finding]:
         yield Finding("ovs", OK, "nested deployment: no local OVS bridge is used")
         return
     host = local(ctx)
-    bridge = settings.integration_bridge(ctx.conf)
+    bridge = ctx.conf.courier.integration_bridge
     try:
         bridges = host.bridges()
     except Exception as exc:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from oslo_config import cfg
 
-from courier.binding import settings
+from courier.config.options import link_driver_name
 from courier.ops.checks.base import ERROR, OK, SKIPPED, WARNING, Context, Finding, deployment
 
 REQUIRED_EXTENSIONS = {
@@ -56,7 +56,7 @@ def check_neutron(ctx: Context) -> Iterator[Finding]:
 
 
 def _link_driver(conf: cfg.ConfigOpts) -> str:
-    return settings.link_driver_name(conf)
+    return link_driver_name(conf)
 
 
 def check_subnetpools(ctx: Context) -> Iterator[Finding]:

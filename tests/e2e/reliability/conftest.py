@@ -25,12 +25,10 @@ from typing import Any
 
 import pytest
 
-from tests import stack
+from courier.binding import vif
+from tests import stack, testkit
 from tests.e2e.conftest import REPO, Courier
 from tests.faultproxy import FaultProxy
-
-VETH_PREFIXES = ("tap", "t_c")
-IFNAMSIZ = 15
 
 
 def unique(prefix: str) -> str:
@@ -84,7 +82,7 @@ class RelCourier(Courier):
 # --- Docker -----------------------------------------------------------------------------------------------------
 
 
-docker_at = stack.docker_at
+docker_at = testkit.docker_at
 
 
 def timed(call: Callable[[], Any]) -> tuple[Any, float]:
@@ -193,7 +191,7 @@ def ovs_interfaces() -> dict[str, dict[str, str]]:
 
 def device_names(ids: set[str]) -> set[str]:
     """The host device names Courier gives the veth of a port (or, formerly, of an endpoint) id."""
-    return {(prefix + i)[:IFNAMSIZ - 1] for i in ids for prefix in VETH_PREFIXES}
+    return {name for i in ids for name in (vif.device_names(i).tap, vif.device_names(i).container)}
 
 
 def leftovers(proxy: FaultProxy, keep: set[str] = frozenset()) -> dict[str, list[str]]:  # type: ignore[assignment]
@@ -210,7 +208,7 @@ def leftovers(proxy: FaultProxy, keep: set[str] = frozenset()) -> dict[str, list
     if ifaces:
         found["ovs-interfaces"] = ifaces
     names = device_names(gone_ports | (proxy.device_ids - keep_device_ids(keep_ports)))
-    links = sorted(stack.host_links() & names)
+    links = sorted(testkit.host_links() & names)
     if links:
         found["host-links"] = links
     return found
@@ -307,15 +305,7 @@ class OwnDockerd:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         self.starts += 1
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"dockerd exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-            if docker_at(self.host, "version", "--format", "{{.Server.Version}}", check=False,
-                         timeout=15).returncode == 0:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"dockerd did not answer within {timeout:g} s: {self.log.read_text()[-2000:]}")
+        testkit.wait_for_dockerd(self.host, self.proc, self.log, timeout)
 
     def _config(self) -> Path:
         path = self.run_dir / "daemon.json"
@@ -350,7 +340,7 @@ class OwnDockerd:
         """SIGTERM, as a service manager restarting dockerd does; with --live-restore containers keep running."""
         if self.proc is None:
             return
-        stack.stop_process(self.proc, timeout)
+        testkit.stop_process(self.proc, timeout)
         self.proc = None
 
     def restart(self) -> None:

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 from oslo_config import cfg
 
-from courier.binding.plugs.ovs import hybrid_names
-from courier.binding.vif import VIF
+from courier.binding.vif import VIF, device_names
 from courier.config.options import register_opts
 
 PREFIX = "cbtest"
@@ -107,7 +106,7 @@ class Cleanup:
         return vif
 
     def names(self, vif: VIF) -> list[str]:
-        return [vif.host_ifname, vif.container_ifname, *hybrid_names(vif.port_id)]
+        return [vif.host_ifname, vif.container_ifname, *device_names(vif.port_id).hybrid]
 
     def __call__(self) -> None:
         for vif in self.vifs:

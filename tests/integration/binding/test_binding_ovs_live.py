@@ -22,7 +22,7 @@ from binding_live import (
 
 from courier.binding.errors import BindingError, PortNotReady
 from courier.binding.manager import Binder
-from courier.binding.plugs.ovs import hybrid_names
+from courier.binding.vif import device_names
 
 pytestmark = [pytest.mark.integration, needs_root, needs_ovs]
 
@@ -127,7 +127,7 @@ def test_unbind_knowing_only_the_endpoint_id_cleans_up(cleanup, binder):
 
 def test_hybrid_plug_builds_qbr_qvb_qvo_and_unbind_removes_them(cleanup, binder):
     vif = cleanup.add(new_vif(vif_details={"ovs_hybrid_plug": True, "port_filter": True}))
-    qbr, qvb, qvo = hybrid_names(vif.port_id)
+    qbr, qvb, qvo = device_names(vif.port_id).hybrid
 
     binder.bind(vif)
 

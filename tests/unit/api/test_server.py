@@ -18,22 +18,11 @@ import pytest
 from courier.api import server
 from courier.api.routes import Dispatcher
 from tests.fakes import FakeNeutron
+from tests.testkit import UnixHTTPConnection
 from tests.unit.dockerd import Dockerd
 
 MAX_BODY = 1024
 ACCEPT = "application/vnd.docker.plugins.v1.2+json"
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 5.0):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.unix_path)
-        self.sock = sock
 
 
 class Running:
@@ -41,7 +30,7 @@ class Running:
         self.path, self.server, self.docker = path, srv, docker
 
     def connect(self) -> UnixHTTPConnection:
-        return UnixHTTPConnection(self.path)
+        return UnixHTTPConnection(self.path, timeout=5.0)
 
     def post(self, conn: http.client.HTTPConnection, method: str, payload: Any = None
              ) -> tuple[http.client.HTTPResponse, dict[str, Any]]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from oslo_config import cfg
+from ovs.db import types as ovs_types
+from ovsdbapp.backend.ovs_idl import event as idl_event
 
 from courier.binding.base import LinkDriver, PlugDriver, WaitReady
-from courier.binding.ovsdb import InterfaceState
+from courier.binding.ovsdb import InterfaceState, Ovsdb
 from courier.binding.vif import VIF
 from courier.config.options import register_opts
 
@@ -108,45 +113,91 @@ class FakePlug(PlugDriver):
         self.recorder.calls.append("plug.close")
 
 
-class FakeOvsdb:
-    """Stands in for courier.binding.ovsdb.Ovsdb: ``states`` is what the Interface goes through after plug."""
+class FakeTable:
+    """Just enough of an IDL table for ovsdbapp's matching and ``frozen_row``."""
+
+    name = "Interface"
+    # Matching reads the column types; only "name" (a plain string) is ever matched on.
+    _scalar = SimpleNamespace(type=ovs_types.Type(ovs_types.BaseType(ovs_types.StringType)))
+    columns = dict.fromkeys(("name", "external_ids", "ofport", "error", "mtu"), _scalar)
+    rows = SimpleNamespace(IndexEntry=SimpleNamespace)
+
+
+class FakeRow:
+    """An IDL Interface row as the IDL hands it to ``notify`` (optional columns as 0/1-element lists)."""
+
+    _table = FakeTable()
+
+    def __init__(self, state: InterfaceState) -> None:
+        self.uuid = uuid.uuid5(uuid.NAMESPACE_DNS, state.name)
+        self.name = state.name
+        self.external_ids = dict(state.external_ids)
+        self.ofport = [] if state.ofport is None else [state.ofport]
+        self.error = [state.error] if state.error else []
+        self.mtu = [] if state.mtu is None else [state.mtu]
+
+
+class FakeOvsdb(Ovsdb):
+    """The real ``Ovsdb`` (its watch/wait logic included) over an in-memory database instead of ovsdbapp's API.
+
+    ``current`` is what a read of the Interface returns; ``on_plug`` are the row changes the IDL reports once
+    the port is added (as ovn-controller reacts to the plug), while reads still return the older ``current``:
+    only the armed event can catch them. ``change_later`` reports a change from another thread.
+    """
 
     def __init__(self, bridges: tuple[str, ...] = ("br-int",), ovn: bool = True) -> None:
-        self.bridges = set(bridges)
+        super().__init__("fake:", 1.0)
+        self.bridge_names = set(bridges)
         self.ovn = ovn
         self.ports: dict[str, tuple[str, dict[str, str], int]] = {}
         self.current: InterfaceState | None = None
-        self.states: list[InterfaceState] = []
+        self.on_plug: list[InterfaceState] = []
         self.deleted: list[tuple[str, ...]] = []
-        self.watching: list[str] = []
+        self.orphans: dict[str, list[str]] = {}  # vm-uuid -> interface names
+
+    @staticmethod
+    def _connect(remote: str, timeout: float) -> tuple[Any, idl_event.RowEventHandler]:
+        return None, idl_event.RowEventHandler()
+
+    def stop(self) -> None:
+        self._events.shutdown()
+
+    @property
+    def watched(self) -> list[str]:
+        """Interface names with an armed watch."""
+        return [e.conditions[0][2] for e in self._events._watched_events]
+
+    def report(self, state: InterfaceState) -> None:
+        """The IDL saw Interface ``state`` change (called on the IDL thread in real life)."""
+        self._events.notify("update", FakeRow(state))
+
+    def change_later(self, state: InterfaceState, delay: float = 0.05) -> threading.Timer:
+        timer = threading.Timer(delay, self.report, (state,))
+        timer.start()
+        return timer
 
     def bridge_exists(self, bridge: str) -> bool:
-        return bridge in self.bridges
+        return bridge in self.bridge_names
+
+    def bridges(self) -> list[str]:
+        return sorted(self.bridge_names)
 
     def add_port(self, bridge: str, name: str, external_ids: Mapping[str, str], mtu: int) -> None:
         self.ports[name] = (bridge, dict(external_ids), mtu)
+        for state in self.on_plug:
+            self.report(state)
 
     def del_ports(self, *names: str) -> None:
         self.deleted.append(names)
 
     def interface(self, name: str) -> InterfaceState | None:
-        return self.current
+        return self.current if self.current is not None and self.current.name == name else None
+
+    def interfaces_with(self, **external_ids: str) -> list[str]:
+        return list(self.orphans.get(external_ids.get("vm-uuid", ""), []))
 
     def switch_external_ids(self) -> dict[str, str]:
         return {"ovn-remote": "tcp:127.0.0.1:6642"} if self.ovn else {}
-
-    @contextlib.contextmanager
-    def watch_interface(
-        self, name: str, done: Callable[[InterfaceState], bool]
-    ) -> Iterator[Callable[[float], InterfaceState | None]]:
-        self.watching.append(name)
-
-        def wait(timeout: float) -> InterfaceState | None:
-            candidates = ([self.current] if self.current else []) + self.states
-            return next((s for s in candidates if done(s)), None)
-
-        yield wait
-        self.watching.remove(name)
 
 
 def iface(name: str, ofport: int | None = 5, error: str = "", **external_ids: str) -> InterfaceState:

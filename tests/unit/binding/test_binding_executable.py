@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from binding_fakes import NETWORK_ID, PORT_ID, make_conf, make_vif
 from oslo_config import cfg
 
 from courier.binding.errors import BindingError
 from courier.binding.plugs.executable import ExecutablePlug, details_arg, executable_path
+from tests.unit.binding.binding_fakes import NETWORK_ID, PORT_ID, make_conf, make_vif
 
 RECORDING_SCRIPT = """#!/usr/bin/env python3
 import json, sys
@@ -101,8 +101,13 @@ def test_hanging_script_and_its_children_are_killed_at_the_timeout(tmp_path):
     assert not marker.exists()
 
 
-def test_unplug_without_executable_is_a_no_op(tmp_path):
+def test_unplug_without_executable_is_a_no_op(tmp_path, monkeypatch):
+    ran: list[object] = []
+    monkeypatch.setattr("courier.binding.plugs.executable.subprocess.Popen", lambda argv, **kw: ran.append(argv))
+
     ExecutablePlug(make_conf(bindir=str(tmp_path))).unplug(make_vif(vif_type="midonet"))
+
+    assert ran == [] and list(tmp_path.iterdir()) == []
 
 
 def test_plug_without_executable_fails_clearly(tmp_path):

@@ -8,12 +8,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from binding_fakes import PORT_ID, FakeLink, FakePlug, Recorder, make_conf, make_vif
 
 from courier.binding import registry
 from courier.binding.errors import BindingError, PortNotBound, PortNotReady, UnsupportedVifType
 from courier.binding.manager import Binder
 from courier.binding.plugs.executable import ExecutablePlug
+from tests.unit.binding.binding_fakes import PORT_ID, FakeLink, FakePlug, Recorder, make_conf, make_vif
 
 
 @pytest.fixture

@@ -31,6 +31,9 @@ def test_host_without_ipv6_is_fine(proc_sys):
     (proc_sys / "ipv6/conf/tapX").rmdir()
     netdev.isolate_host_port("tapX")
 
+    assert not (proc_sys / "ipv6/conf/tapX").exists()  # nothing made up where the kernel has nothing
+    assert (proc_sys / "ipv4/conf/tapX/arp_ignore").read_text() == "8"
+
 
 def test_missing_ipv4_conf_is_an_error(proc_sys):
     with pytest.raises(BindingError, match="arp_ignore on tapY"):

@@ -199,8 +199,10 @@ def test_unknown_pool_id(docker: Dockerd, neutron: FakeNeutron, pool_id: str) ->
 
 def test_release_calls_for_an_unknown_pool_succeed(docker: Dockerd) -> None:
     pool_id = "00000000-0000-0000-0000-00000000dead"
+    before = docker.neutron.snapshot()
     docker.ok("IpamDriver.ReleaseAddress", {"PoolID": pool_id, "Address": "10.0.0.2"})
     docker.ok("IpamDriver.ReleasePool", {"PoolID": pool_id})
+    assert docker.neutron.snapshot() == before  # nothing of anybody else's was touched
 
 
 def test_address_request_before_the_network_exists(docker: Dockerd, neutron: FakeNeutron) -> None:

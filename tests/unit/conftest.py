@@ -1,3 +1,5 @@
+"""Fixtures every unit test may use: a FakeNeutron, a dockerd driving Courier over it, the default pool."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -43,8 +43,16 @@ def vif(**fields: Any) -> VIF:
 @pytest.fixture
 def binder(monkeypatch: pytest.MonkeyPatch) -> Binder:
     CALLS.clear()
-    monkeypatch.setattr(registry, "load", lambda group, name: NestedFake if group == registry.LINK_GROUP else None)
-    return Binder(make_conf())
+
+    def load(group: str, name: str) -> type | None:
+        if group == registry.LINK_GROUP:
+            return NestedFake
+        CALLS.append(f"load plug {name}")
+        return None
+
+    monkeypatch.setattr(registry, "load", load)
+    # Should a plug driver be created anyway, it must not find this host's real OVSDB.
+    return Binder(make_conf(courier__ovsdb_connection="unix:/nonexistent/cbtest-db.sock"))
 
 
 def test_an_unbound_port_is_bound_by_making_the_device_only(binder: Binder):
@@ -62,6 +70,8 @@ def test_a_failed_device_is_cleaned_up_and_reported(binder: Binder, monkeypatch:
 
 def test_orphan_cleanup_needs_no_ovs_in_a_vm(binder: Binder):
     binder.unbind_endpoint("e" * 64)  # would need OVSDB on bare metal
+
+    assert CALLS == [] and binder._plugs == {}  # no plug driver looked for, none created
 
 
 def test_link_driver_attributes():
