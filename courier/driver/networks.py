@@ -55,7 +55,8 @@ class Networks:
         have = {s.cidr for s in record.subnets}
         owner_tags = set(tags.docker_id_tags(record.docker_id)) if record.existing else None
         missing = [e for e in data if _cidr(e) not in have]
-        added = [self._subnet_for(record.network, entry, opts, record.subnets, owner_tags, undo) for entry in missing]
+        added = [self._subnet_for(record.network, entry, opts, record.subnets, owner_tags, undo, record.docker_id)
+                 for entry in missing]
         return dataclasses.replace(record, subnets=[*record.subnets, *added])
 
     def _roll_back(self, docker_id: str, undo: list[Callable[[], None]], failure: BaseException) -> None:
@@ -95,7 +96,8 @@ class Networks:
             # + this host's mark: `courier gc` on another host sharing the project never takes it for its own
             self._neutron.set_network_tags(network.id, docker_tags | {tags.host_tag(binding_host_id(self._conf))})
             subnets_there = []
-        subnets = [self._subnet_for(network, entry, opts, subnets_there, docker_tags if existing else None, undo)
+        subnets = [self._subnet_for(network, entry, opts, subnets_there, docker_tags if existing else None, undo,
+                                    docker_id)
                    for entry in data]
         return NetworkRecord(docker_id=docker_id, network=network, subnets=subnets, existing=existing is not None)
 
@@ -115,7 +117,7 @@ class Networks:
 
     def _subnet_for(self, network: nm.Network, entry: m.IPAMData, opts: o.NetworkOptions,
                     subnets_there: list[nm.Subnet], owner_tags: set[str] | None,
-                    undo: list[Callable[[], None]]) -> nm.Subnet:
+                    undo: list[Callable[[], None]], docker_id: str) -> nm.Subnet:
         cidr = _cidr(entry)
         gateway = _gateway(entry.Gateway)
         # No pending pool: another IPAM driver, or Courier restarted since RequestPool (its pool is in Neutron).
@@ -145,6 +147,10 @@ class Networks:
         if record is not None:
             record.subnet, record.gateway = subnet, subnet.gateway_ip
             self._state.pools[record.pool_id] = record
+            if record.dedicated:
+                # the Docker network's mark: a DeleteNetwork retried after a crash still finds its subnetpool
+                self._neutron.set_subnetpool_tags(record.subnetpool_id, tags.docker_id_tags(docker_id))
+                undo.append(lambda: self._neutron.set_subnetpool_tags(record.subnetpool_id, ()))
         return subnet
 
     def _pool_from_options(self, cidr: nm.IPNetwork, opts: o.NetworkOptions) -> PoolRecord | None:
@@ -168,7 +174,8 @@ class Networks:
         """Idempotent: after a partial failure, running it again finishes the job (the record stays cached)."""
         with self._state.locks.hold(docker_id):
             record = self._lookup.network(docker_id)
-            if record is None:
+            if record is None:  # gone, or a retry after Courier died between the network and its subnetpools
+                self._delete_pools_left_by(docker_id)
                 return
             if self._pools is not None:
                 self._pools.drain(record.network.id)
@@ -189,6 +196,10 @@ class Networks:
             for pool_id, pool in list(self._state.pools.items()):
                 if pool.subnet is not None and pool.subnet.network_id == record.network.id:
                     del self._state.pools[pool_id]
+
+    def _delete_pools_left_by(self, docker_id: str) -> None:
+        for pool in self._neutron.list_subnetpools(tags=",".join(tags.docker_id_tags(docker_id))):
+            self._delete_pool_if_dedicated(pool.id)
 
     def _delete_subnet(self, subnet: nm.Subnet) -> None:
         try:

@@ -161,3 +161,17 @@ def test_create_network_after_a_restart_between_request_pool_and_it(docker: Dock
     docker.rm(c)
     docker.network_rm(net)
     assert not neutron.subnetpools and not neutron.networks
+
+
+def test_delete_network_retried_after_a_crash_before_its_subnetpool(docker: Dockerd, neutron: FakeNeutron) -> None:
+    net = docker.network_create("10.99.0.0/24")
+    (pool_id,) = neutron.subnetpools
+    for pool in net.pools:
+        docker.ok("IpamDriver.ReleaseAddress", {"PoolID": pool.pool_id, "Address": pool.gateway})
+        docker.ok("IpamDriver.ReleasePool", {"PoolID": pool.pool_id})
+    # the first DeleteNetwork removed the network (and its subnet), then Courier died before the subnetpool
+    docker = docker.restart()
+    neutron.delete_network(next(iter(neutron.networks)))
+    assert pool_id in neutron.subnetpools
+    docker.ok("NetworkDriver.DeleteNetwork", {"NetworkID": net.network_id})
+    assert not neutron.subnetpools
