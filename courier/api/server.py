@@ -97,6 +97,8 @@ def _error(message: str) -> dict[str, str]:
 
 class _PluginServerMixin(socketserver.ThreadingMixIn):
     daemon_threads = True
+    # listen() backlog: socketserver's 5 refuses (EAGAIN) a burst of parallel `docker run`s connecting at once
+    request_queue_size = 128
     dispatcher: Dispatcher
     max_body: int
 

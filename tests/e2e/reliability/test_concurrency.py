@@ -62,7 +62,8 @@ def _courier_ports(network: str, dk: Docker) -> list[dict[str, Any]]:
     nets = stack.neutron("GET", f"/networks?tags=kuryr.net.uuid.lh:{docker_id[:32]},kuryr.net.uuid.uh:{docker_id[32:]}")
     assert len(nets["networks"]) == 1, nets
     ports = stack.neutron("GET", f"/ports?network_id={nets['networks'][0]['id']}&device_owner=compute:kuryr")
-    return list(ports["ports"])
+    # idle ports of the warm pool (tag courier.pool:<host>) serve no container yet
+    return [p for p in ports["ports"] if not any(t.startswith("courier.pool:") for t in p["tags"])]
 
 
 def _check_containers(dk: Docker, placement: dict[str, str]) -> None:
