@@ -42,7 +42,9 @@ def proxy(stack_up: None) -> Iterator[FaultProxy]:
 
 @pytest.fixture(scope="module")
 def faulty(proxy: FaultProxy, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelCourier]:
-    server = RelCourier(tmp_path_factory.mktemp("faults"), unique("relf"), endpoint=proxy.url, neutron_timeout=None)
+    # The cold path is what meets Neutron faults on the start path (the warm pool takes no Neutron call there).
+    server = RelCourier(tmp_path_factory.mktemp("faults"), unique("relf"), endpoint=proxy.url, neutron_timeout=None,
+                        extra="[vif_pool]\nenabled = false\n")
     server.start()
     yield server
     server.stop()
