@@ -81,7 +81,13 @@ def _network(neutron: Any, dnet: DockerNetwork | None, net: nm.Network | None, p
         if port is not None:
             used.add(port.id)
         entry["endpoints"].append(_endpoint(ep, port, ovs, ovs_known, host_id, problems))
+    entry["pool_ports"] = 0
     for port in mine:
+        if port.id in used:
+            continue
+        if any(t.startswith("courier.pool:") for t in port.tags) and not port.device_id:
+            entry["pool_ports"] += 1  # idle in the warm pool: ready for the next container, not a problem
+            continue
         if port.id not in used:
             entry["other_ports"].append(_port(port, ovs.get(port.id)))
             if port.host_id == host_id and docker_known and tags.EXISTING_PORT not in port.tags:
@@ -193,6 +199,8 @@ def _print(doc: dict[str, Any]) -> None:
             rows.append(["(none)", p["device_id"][:12] or "-", *_port_cells(p, p["fixed_ips"])])
         if len(rows) > 1:
             print(common.table(rows, "  "))
+        if n.get("pool_ports"):
+            print(f"  warm pool: {n['pool_ports']} idle ports bound to this host")
     if doc["problems"]:
         print("\nproblems:")
         for problem in doc["problems"]:
