@@ -65,6 +65,7 @@ class IpamDriver:
             record = self._prefix_of(pool)
         if existing_subnet is not None:
             record.existing_subnet_id = existing_subnet.id
+        record.requested = True
         self._state.pools[record.pool_id] = record
         self._state.claims.hold(record)
         LOG.info("pool %s for %s", record.pool_id, record.cidr)

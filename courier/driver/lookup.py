@@ -71,7 +71,7 @@ class Lookup:
     def dedicated_pool_left_over(self, cidr: nm.IPNetwork, ip_range: nm.IPNetwork | None) -> PoolRecord | None:
         """The subnetpool Courier made for a Docker pool of ``cidr`` (and ``ip_range``) that no network uses and
         this process does not hold: what a RequestPool or CreateNetwork cut short by a crash left behind."""
-        linked = {p.subnetpool_id for p in self._state.pools.values() if p.subnet is not None}
+        linked = {p.subnetpool_id for p in self._state.pools.values() if p.subnet is not None or p.requested}
         held = linked | self._state.claims.pending_subnetpools()
         for pool in self._neutron.list_subnetpools(name=tags.subnetpool_name(str(ip_range or cidr))):
             if pool.id in held or tags.EXISTING_SUBNETPOOL in pool.tags or pool.prefixes != (cidr,):

@@ -30,6 +30,7 @@ class PoolRecord:
     existing_subnet_id: str | None = None  # --ipam-opt neutron.subnet.uuid/name
     gateway: nm.IPAddress | None = None
     subnet: nm.Subnet | None = None  # set once CreateNetwork made or linked it
+    requested: bool = False  # this process answered its RequestPool (a network is being made from it)
 
 
 @dataclasses.dataclass
