@@ -27,13 +27,14 @@ import ipaddress
 import json
 import os
 import random
-import socket
 import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from tests.testkit import UnixHTTPConnection
 
 ACCEPT = "application/vnd.docker.plugins.v1.2+json"
 GATEWAY_OPTIONS = {"RequestAddressType": "com.docker.network.gateway"}
@@ -91,22 +92,6 @@ class PluginCallError(Exception):
         self.reply, self.payload, self.step = reply, payload, step
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 class PluginClient:
     """One plugin socket. Thread-safe: every call opens its own connection."""
 
@@ -124,7 +109,7 @@ class PluginClient:
         self.retries = 0
 
     def _once(self, method: str, body: bytes) -> tuple[int, str]:
-        conn = _UnixHTTPConnection(self.socket_path, self.timeout)
+        conn = UnixHTTPConnection(self.socket_path, self.timeout)
         try:
             conn.request("POST", f"/{method}", body=body, headers={"Accept": ACCEPT})
             resp = conn.getresponse()

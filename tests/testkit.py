@@ -30,7 +30,11 @@ class UnixHTTPConnection(http.client.HTTPConnection):
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
-        sock.connect(self.unix_path)
+        try:
+            sock.connect(self.unix_path)
+        except BaseException:
+            sock.close()  # refused while the plugin restarts: callers retry, leak no descriptor per try
+            raise
         self.sock = sock
 
 

@@ -88,11 +88,10 @@ def _network(neutron: Any, dnet: DockerNetwork | None, net: nm.Network | None, p
         if any(t.startswith("courier.pool:") for t in port.tags) and not port.device_id:
             entry["pool_ports"] += 1  # idle in the warm pool: ready for the next container, not a problem
             continue
-        if port.id not in used:
-            entry["other_ports"].append(_port(port, ovs.get(port.id)))
-            if port.host_id == host_id and docker_known and tags.EXISTING_PORT not in port.tags:
-                problems.append(f"port {port.id} on {label} is bound to this host but no Docker endpoint uses it "
-                                "(courier gc removes it once it is older than --min-age)")
+        entry["other_ports"].append(_port(port, ovs.get(port.id)))
+        if port.host_id == host_id and docker_known and tags.EXISTING_PORT not in port.tags:
+            problems.append(f"port {port.id} on {label} is bound to this host but no Docker endpoint uses it "
+                            "(courier gc removes it once it is older than --min-age)")
     return entry
 
 
