@@ -59,8 +59,10 @@ class Endpoints:
             found = {p.id: p for p in (self._lookup.port_by_address(network.network.id, s.id, ip) for s, ip in fixed)
                      if p is not None}
             if len(found) > 1:
-                # Without Docker's MAC (warm pools on) the two families' RequestAddress could not be paired
-                merged = None if iface.MacAddress else self._ports.merge(
+                # Without a MAC in RequestAddress (warm pools on, so Docker sends none, or sends only the
+                # user's --mac-address with CreateEndpoint) the two families could not be paired: merge them
+                paired_by_mac = iface.MacAddress and not (self._pools is not None and self._pools.enabled)
+                merged = None if paired_by_mac else self._ports.merge(
                     list(found.values()), [{"subnet_id": s.id, "ip_address": ip} for s, ip in fixed])
                 if merged is None:
                     raise InvalidRequest(f"addresses {', '.join(addresses)} belong to different ports: "
@@ -68,7 +70,8 @@ class Endpoints:
                 found = {merged.id: merged}
             if found:
                 port = next(iter(found.values()))
-                _refuse_if_taken(port, req.EndpointID, addresses)
+                if self._pools is None or not self._pools.taken(port.id):  # a pooled port's owner is in OVSDB
+                    _refuse_if_taken(port, req.EndpointID, addresses)
                 if self._nesting is not None:
                     self._nesting.check(port)  # before the port is changed at all
                 port = self._claim(port, req.EndpointID, mac)
@@ -107,9 +110,10 @@ class Endpoints:
 
     def _claim(self, port: nm.Port, endpoint_id: str, mac: str | None) -> nm.Port:
         if self._pools is not None and self._pools.taken(port.id):
+            claimed = self._pools.claim(port.id, endpoint_id)  # no Neutron call: described later
             if mac is None or mac == port.mac_address.lower():
-                return self._pools.claim(port.id, endpoint_id)  # no Neutron call: described later
-            self._pools.leave_pool(port.id)  # --mac-address: an ordinary port from here on
+                return claimed
+            port = self._pools.leave_pool(port.id) or claimed  # --mac-address: an ordinary port from here on
         return self._attach(port, endpoint_id, mac)
 
     def _pooled(self, ep: EndpointRecord) -> bool:
@@ -121,6 +125,8 @@ class Endpoints:
         if self._nesting is not None:  # e.g. a trunk subport must have no device_id
             attrs = self._nesting.port_attrs(attrs)
         new_tags = frozenset(port.tags | set(tags.docker_id_tags(endpoint_id)))
+        if self._pools is not None:  # an endpoint's port is never also an idle pooled one (after a restart)
+            new_tags -= {self._pools.tag}
         if tags.EXISTING_PORT not in port.tags:  # the user's port keeps its name; ours get kuryr's name and tag
             attrs["name"] = tags.endpoint_port_name(endpoint_id)
             new_tags |= {tags.DEVICE_OWNER}

@@ -34,6 +34,9 @@ class Networks:
     def create(self, req: m.CreateNetworkRequest) -> None:
         opts = o.NetworkOptions.parse(req.Options)
         data = [*(req.IPv4Data or [] if opts.enable_ipv4 else []), *(req.IPv6Data or [])]
+        for entry in data:  # all of it is checked before Neutron is touched: bad input changes nothing
+            _cidr(entry)
+            _gateway(entry.Gateway)
         with self._state.locks.hold(req.NetworkID):
             undo: list[Callable[[], None]] = []
             try:
@@ -220,7 +223,10 @@ class Networks:
         for port in self._neutron.list_ports(network_id=network_id, device_owner=tags.DEVICE_OWNER):
             if tags.EXISTING_PORT not in port.tags:
                 LOG.warning("deleting leftover port %s on network %s", port.id, network_id)
-                self._neutron.delete_port(port.id)
+                if self._pools is not None:  # its interface on this host goes too (a pooled or crashed one)
+                    self._pools.remove(port)
+                else:
+                    self._neutron.delete_port(port.id)
 
     def _delete_pool_if_dedicated(self, subnetpool_id: str) -> None:
         cached = next((p for p in self._state.pools.values() if p.subnetpool_id == subnetpool_id), None)

@@ -28,7 +28,7 @@ from oslo_config import cfg
 from courier import metrics
 from courier.binding.manager import Binder
 from courier.binding.vif import VIF
-from courier.exceptions import CourierError, InvalidRequest, NotFound
+from courier.exceptions import AddressInUse, CourierError, InvalidRequest, NotFound
 from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.neutron.api import Neutron
@@ -40,6 +40,8 @@ POOL_OWNER = "courier-pool"
 RESERVED_OWNER = "courier-reserved"
 RESERVED_GRACE = 60.0  # seconds a reservation found at start may still be claimed (dockerd retries for 30 s)
 READY_TIMEOUT = 20.0  # seconds a new batch may take to go ACTIVE in Neutron
+RECOVERY_WAIT = 15.0  # seconds a call waits for the ports of a previous run to be known (then: as if none)
+RECOVERY_RETRY = 1.0  # seconds between attempts to find them (Neutron may be down when Courier starts)
 
 
 def _share(subnet: nm.Subnet) -> int:
@@ -95,12 +97,16 @@ class PortPools:
         self._thread: threading.Thread | None = None
         self._tags_in_post = True
         self.active_timeout = READY_TIMEOUT
+        # Set once the ports a previous run left are known: until then a pooled port found in Neutron (a call
+        # retried after a crash) would look like an ordinary one, so the hot path waits for it.
+        self._recovered = threading.Event()
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Find the idle ports a previous run left, then keep every pool filled (background)."""
         if not self.enabled or self._thread is not None:
+            self._recovered.set()
             return
         self._thread = threading.Thread(target=self._run, name="pool-refill", daemon=True)
         self._thread.start()
@@ -142,6 +148,14 @@ class PortPools:
 
     # --- the hot path -------------------------------------------------------------------------------------------
 
+    def _known(self) -> bool:
+        """Pooling is on and the previous run's ports are known (waits for them, briefly, after a start)."""
+        if not self.enabled:
+            return False
+        if self._thread is not None and not self._recovered.wait(RECOVERY_WAIT):
+            LOG.warning("warm pool: ports of a previous run still unknown after %.0f s", RECOVERY_WAIT)
+        return True
+
     def take(self, subnet: nm.Subnet, address: str | None = None, wait: float = 10.0,
              patient: bool = False) -> nm.Port | None:
         """A ready port of ``subnet`` (with ``address``, if given); None: take the cold path.
@@ -149,7 +163,7 @@ class PortPools:
         An address whose port is on its way back to the pool (``docker rm`` then ``run --ip`` of the same address)
         is waited for, up to ``wait`` seconds; so is any port being made when ``patient`` (the subnet is full).
         """
-        if not self.enabled:
+        if not self._known():
             return None
         with self._lock:
             pool = self._pools.get(subnet.network_id)
@@ -186,13 +200,17 @@ class PortPools:
 
     def holds(self, port_id: str) -> bool:
         """The port is the pools' (ready, taken or on its way back): never delete it elsewhere."""
-        return port_id in self._ports
+        return self._known() and port_id in self._ports
 
     def taken(self, port_id: str) -> bool:
+        if not self._known():
+            return False
         pooled = self._ports.get(port_id)
         return pooled is not None and pooled.owner != POOL_OWNER and not pooled.returning
 
     def port_id_of(self, subnet_id: str, address: str) -> str | None:
+        if not self._known():
+            return None
         with self._lock:
             return next((pid for pid, p in self._ports.items()
                          if p.address == address and p.port.fixed_ips[0].subnet_id == subnet_id), None)
@@ -201,6 +219,9 @@ class PortPools:
         """CreateEndpoint: the port serves ``endpoint_id``; Neutron hears of it later (``describe_delay``)."""
         pooled = self._ports[port_id]
         with self._lock:
+            if pooled.owner not in (RESERVED_OWNER, endpoint_id):  # OVSDB, not Neutron, says whom it serves
+                raise AddressInUse(f"address {pooled.address} is already in use by port {port_id} of endpoint "
+                                   f"{pooled.owner[:12]}")
             pooled.owner = endpoint_id
             if pooled.timer is not None:
                 pooled.timer.cancel()
@@ -223,6 +244,8 @@ class PortPools:
 
     def give_back(self, port_id: str) -> bool:
         """DeleteEndpoint (or ReleaseAddress without an endpoint): recycled in the background. False: not ours."""
+        if not self._known():
+            return False
         with self._lock:
             pooled = self._ports.get(port_id)
             if pooled is None:
@@ -235,17 +258,19 @@ class PortPools:
         self._submit(self._recycle, pooled)
         return True
 
-    def leave_pool(self, port_id: str) -> None:
+    def leave_pool(self, port_id: str) -> nm.Port | None:
         """The port becomes an ordinary endpoint port (e.g. the user wants another MAC): unplug its pre-plugged
-        interface now, forget it here."""
+        interface now, forget it here. Returns it without the pool's tag (None: not a pooled port)."""
         with self._lock:
             pooled = self._ports.pop(port_id, None)
         if pooled is None:
-            return
+            return None
         if pooled.timer is not None:
             pooled.timer.cancel()
         self._binder.unbind(pooled.vif)
-        self._neutron.set_port_tags(port_id, pooled.port.tags - {self.tag})
+        plain = pooled.port.tags - {self.tag}
+        self._neutron.set_port_tags(port_id, plain)
+        return dataclasses.replace(pooled.port, tags=frozenset(plain))
 
     def drain(self, network_id: str, timeout: float = 60.0) -> None:
         """DeleteNetwork: delete the network's pooled ports (and wait for those on their way)."""
@@ -289,10 +314,14 @@ class PortPools:
             LOG.exception("warm pool: %s failed", getattr(fn, "__name__", fn))
 
     def _run(self) -> None:
-        try:
-            self._recover()
-        except Exception:
-            LOG.exception("warm pool: finding the ports of a previous run failed")
+        while not self._stop.is_set():
+            try:
+                self._recover()
+                break
+            except Exception as exc:
+                LOG.warning("warm pool: finding the ports of a previous run failed (%s); trying again", exc)
+                self._stop.wait(RECOVERY_RETRY)
+        self._recovered.set()
         while not self._stop.is_set():
             try:
                 self._check()
@@ -486,10 +515,17 @@ class PortPools:
         metrics.POOL_READY.labels(network=network_id).set(len(pool.ready))
 
     def _recover(self) -> None:
-        """Idle ports a previous run left (tagged in Neutron) go back to their pools; ports in use stay in use."""
+        """Idle ports a previous run left (tagged in Neutron) go back to their pools; ports in use stay in use.
+
+        Whom a port serves is read from its OVS interface (written first, on the hot path); a port whose Neutron
+        side still names an endpoint (a crash between describing it and scrubbing it) is scrubbed before reuse.
+        Safe to run again after a failure part way.
+        """
         found = self._neutron.list_ports(tags=self.tag, **{"binding:host_id": self._host})
         networks: dict[str, tuple[nm.Network, list[nm.Subnet]] | None] = {}
         for port in found:
+            if port.id in self._ports:  # an earlier attempt got this far
+                continue
             if port.network_id not in networks:
                 try:
                     network = self._neutron.get_network(port.network_id)
@@ -502,8 +538,13 @@ class PortPools:
                 continue
             network, subnets = known
             self.register(network, subnets)
-            pooled = Pooled(port=port, vif=vif_for(port, network, subnets, POOL_OWNER))
+            pooled = Pooled(port=dataclasses.replace(port, tags=frozenset({self.tag})),
+                            vif=vif_for(port, network, subnets, POOL_OWNER))
+            described = _describes_an_endpoint(port, self.tag)
+            pooled.described = described is not None
             owner = self._binder.plugged_for(pooled.vif)
+            if owner == POOL_OWNER and described is not None:
+                owner = None  # idle here, but Neutron still names a container: scrub it first (recycle)
             with self._lock:
                 self._ports[port.id] = pooled
                 pool = self._pools[port.network_id]
@@ -514,17 +555,33 @@ class PortPools:
                 elif owner == RESERVED_OWNER:
                     pooled.owner = RESERVED_OWNER  # claimed within RESERVED_GRACE, or recycled
                 else:
-                    pooled.owner = owner  # a container still uses it: its identity was never written
+                    pooled.owner = owner  # a container still uses it
             if owner is None:
                 self._submit(self._recycle, pooled)
-            elif owner not in (POOL_OWNER, RESERVED_OWNER):
+            elif owner not in (POOL_OWNER, RESERVED_OWNER) and described != owner:
                 self._submit(self._describe, pooled, owner)
         if found:
             LOG.info("warm pool: %d ports of a previous run found", len(found))
 
+    def remove(self, port: nm.Port) -> None:
+        """A Courier port left on a network being deleted: this host's interface of it, then the port."""
+        pooled = self._ports.get(port.id)
+        if pooled is not None:
+            self._delete(pooled)
+        else:
+            self._delete_port_only(port)
+
     def _delete_port_only(self, port: nm.Port) -> None:
         self._delete(Pooled(port=port, vif=vif_for(port, nm.Network(id=port.network_id, name="", mtu=1500), [],
                                                    POOL_OWNER)))
+
+
+def _describes_an_endpoint(port: nm.Port, pool_tag: str) -> str | None:
+    """The endpoint (or device) a pooled port's Neutron side names, if any: an idle one names none."""
+    named = tags.docker_id_from_tags(port.tags) or port.device_id or None
+    if named is None and (port.name != tags.IPAM_PORT_NAME or port.tags - {pool_tag}):
+        return ""  # partly described: still to be scrubbed
+    return named
 
 
 _NO_SUBNET = nm.Subnet(id="", network_id="", cidr=ipaddress.ip_network("0.0.0.0/32"), gateway_ip=None)

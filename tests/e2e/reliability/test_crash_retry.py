@@ -84,7 +84,8 @@ TYPICAL = {"IpamDriver.RequestPool": 0.1, "IpamDriver.RequestAddress": 0.3, "Net
            "NetworkDriver.CreateEndpoint": 0.1, "NetworkDriver.Join": 0.3, "IpamDriver.ReleaseAddress": 0.05,
            "IpamDriver.ReleasePool": 0.05, "NetworkDriver.DeleteNetwork": 0.4, "NetworkDriver.Leave": 0.05,
            "NetworkDriver.DeleteEndpoint": 0.05, "NetworkDriver.RevokeExternalConnectivity": 0.01}
-POOL_MODES = {"pool-off": "[vif_pool]\nenabled = false\n", "pool-on": "[vif_pool]\nenabled = true\n"}
+POOL_MODES = {"pool-off": "[vif_pool]\nenabled = false\n", "pool-on": "[vif_pool]\nenabled = true\ndescribe_delay = 0.2\n"}
+DESCRIBE_WAIT = 5.0  # s: a pooled port hears of its endpoint describe_delay after CreateEndpoint (pool-on)
 SECOND_OCTET = {"pool-off": 224, "pool-on": 225}  # 10.224/16 and 10.225/16: nothing else on the stack uses them
 CREATING = ("IpamDriver.RequestPool", "NetworkDriver.CreateNetwork", "IpamDriver.RequestAddress",
             "NetworkDriver.CreateEndpoint", "NetworkDriver.Join")
@@ -263,10 +264,16 @@ def check_network(net: Network, created: dict[str, set[str]]) -> tuple[str, list
     return network_id, problems
 
 
-def check_port(c: Container, network_id: str, created_ports: set[str] | None = None) -> list[str]:
+def check_port(c: Container, network_id: str, created_ports: set[str] | None = None,
+               describe_wait: float = 0.0) -> list[str]:
     """Exactly one port behind the endpoint, with the addresses and the MAC Courier answered; with
-    ``created_ports`` (the ports made since the lifecycle began; not with a warm pool): no other one alive."""
+    ``created_ports`` (the ports made since the lifecycle began; not with a warm pool): no other one alive.
+    ``describe_wait``: how long the endpoint's tags may take to reach Neutron (a pooled port is described late)."""
     problems = []
+    deadline = time.monotonic() + describe_wait
+    while time.monotonic() < deadline and not neutron_list("ports", network_id=network_id,
+                                                           tags=docker_tags(c.endpoint_id)):
+        time.sleep(0.1)
     if created_ports:
         alive = existing_ids("ports", created_ports)
         tagged_ids = {p["id"] for p in neutron_list("ports", network_id=network_id,
@@ -481,7 +488,8 @@ def test_sigkill_mid_call_then_dockerd_retry(chaos_courier: tuple[RelCourier, Fa
                     problems.append(f"{where}: asked for --mac-address {mac}, got {c.mac}")
                 if network_id:
                     strays = None if mode == "pool-on" else proxy.created["ports"] - before["ports"]
-                    problems += [f"{where}: after setup: {i}" for i in check_port(c, network_id, strays)]
+                    problems += [f"{where}: after setup: {i}" for i in check_port(
+                        c, network_id, strays, DESCRIBE_WAIT if mode == "pool-on" else 0.0)]
                 dk.teardown(c)
                 c = None
                 if own is not None:
