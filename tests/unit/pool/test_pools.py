@@ -205,3 +205,48 @@ def test_dual_stack_networks_take_the_cold_path_and_get_one_port(docker: Dockerd
     docker.ok("NetworkDriver.Join", docker.join_request(c))
     docker.rm(c)
     assert not neutron.ports
+
+
+def restarted(docker: Dockerd, neutron: FakeNeutron) -> Dockerd:
+    docker.settle()
+    docker.plugin.close()
+    again = Dockerd(neutron, docker.binder, docker.conf)
+    again.plugin.pools.active_timeout = 0
+    return again
+
+
+def test_after_a_restart_calls_wait_until_the_previous_runs_ports_are_known(docker: Dockerd, neutron: FakeNeutron,
+                                                                          net: Network) -> None:
+    pools = fill(docker)
+    c = Container(net, docker_id(), "", docker.ok("IpamDriver.RequestAddress", request(net.v4[0].pool_id))["Address"],
+                  "")
+    reserved = next(pid for pid, p in pools._ports.items() if p.address == c.address.split("/")[0])
+    again = restarted(docker, neutron)  # Courier died after RequestAddress; dockerd sends CreateEndpoint next
+    try:
+        again.plugin.pools.start()
+        again.ok("NetworkDriver.CreateEndpoint", again.create_endpoint_request(c))
+        assert again.plugin.pools._ports[reserved].owner == c.endpoint_id  # claimed, not taken over as a cold port
+        now = neutron.ports[reserved].tags  # never both idle-pooled and an endpoint's in Neutron
+        assert not (again.plugin.pools.tag in now and tags.docker_id_from_tags(now))
+    finally:
+        again.close()
+
+
+def test_an_idle_port_still_naming_a_container_is_scrubbed_before_reuse(docker: Dockerd, neutron: FakeNeutron,
+                                                                        net: Network) -> None:
+    pools = fill(docker)
+    port_id = next(iter(pools._ports))
+    stale = docker_id()  # Courier died between a container's removal and the scrub of its port's identity
+    neutron.set_port_tags(port_id, {pools.tag, *tags.docker_id_tags(stale)})
+    neutron.update_port(port_id, device_id=stale, name=tags.endpoint_port_name(stale))
+    again = restarted(docker, neutron)
+    try:
+        again.plugin.pools._recover()
+        settle(again.plugin.pools)
+        back = neutron.ports[port_id]
+        assert back.tags == {pools.tag} and back.device_id == "" and back.name == tags.IPAM_PORT_NAME
+        started = [start(again, net) for _ in range(3)]
+        for c in started:
+            again.rm(c)
+    finally:
+        again.close()
