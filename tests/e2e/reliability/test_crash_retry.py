@@ -84,7 +84,8 @@ TYPICAL = {"IpamDriver.RequestPool": 0.1, "IpamDriver.RequestAddress": 0.3, "Net
            "NetworkDriver.CreateEndpoint": 0.1, "NetworkDriver.Join": 0.3, "IpamDriver.ReleaseAddress": 0.05,
            "IpamDriver.ReleasePool": 0.05, "NetworkDriver.DeleteNetwork": 0.4, "NetworkDriver.Leave": 0.05,
            "NetworkDriver.DeleteEndpoint": 0.05, "NetworkDriver.RevokeExternalConnectivity": 0.01}
-POOL_MODES = {"pool-off": "[vif_pool]\nenabled = false\n", "pool-on": "[vif_pool]\nenabled = true\ndescribe_delay = 0.2\n"}
+POOL_MODES = {"pool-off": "[vif_pool]\nenabled = false\n",
+              "pool-on": "[vif_pool]\nenabled = true\ndescribe_delay = 0.2\n"}
 DESCRIBE_WAIT = 5.0  # s: a pooled port hears of its endpoint describe_delay after CreateEndpoint
 SECOND_OCTET = {"pool-off": 224, "pool-on": 225}  # 10.224/16 and 10.225/16: nothing else on the stack uses them
 CREATING = ("IpamDriver.RequestPool", "NetworkDriver.CreateNetwork", "IpamDriver.RequestAddress",
