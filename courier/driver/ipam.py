@@ -94,7 +94,8 @@ class IpamDriver:
         # A subnetpool of its own per Docker pool: two Docker networks may use the same CIDR on different
         # Neutron networks, which one shared pool would refuse. kuryr-libnetwork names it after the --ip-range.
         pool = self._neutron.create_subnetpool(tags.subnetpool_name(str(ip_range or cidr)), cidr, shared=shared)
-        return PoolRecord(pool_id=pool.id, subnetpool_id=pool.id, cidr=cidr, dedicated=True, ip_range=ip_range)
+        return PoolRecord(pool_id=pool.id, subnetpool_id=pool.id, cidr=cidr, dedicated=True, ip_range=ip_range,
+                          subnetpool_tags=frozenset(pool.tags))
 
     def _prefix_of(self, pool: nm.SubnetPool) -> PoolRecord:
         """Pick a free prefix of the pool's default length; Neutron confirms it when the subnet is made."""

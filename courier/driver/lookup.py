@@ -61,7 +61,7 @@ class Lookup:
         cidr = cidr or pool.prefixes[0]
         record = PoolRecord(pool_id=pool_id, subnetpool_id=subnetpool_id, cidr=cidr,
                             dedicated=dedicated and pool.name.startswith(tags.SUBNETPOOL_NAME_PREFIX + "-")
-                            and tags.EXISTING_SUBNETPOOL not in pool.tags)
+                            and tags.EXISTING_SUBNETPOOL not in pool.tags, subnetpool_tags=frozenset(pool.tags))
         record.subnet = self._subnet_of(record)
         if record.subnet is not None:
             record.gateway = record.subnet.gateway_ip
@@ -81,7 +81,8 @@ class Lookup:
             known = self._state.pools.get(pool.id)  # looked up since the restart (e.g. its gateway request)
             if known is not None:
                 return known
-            return PoolRecord(pool_id=pool.id, subnetpool_id=pool.id, cidr=cidr, dedicated=True, ip_range=ip_range)
+            return PoolRecord(pool_id=pool.id, subnetpool_id=pool.id, cidr=cidr, dedicated=True, ip_range=ip_range,
+                              subnetpool_tags=frozenset(pool.tags))
         return None
 
     def _subnet_of(self, record: PoolRecord) -> nm.Subnet | None:

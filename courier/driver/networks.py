@@ -153,8 +153,13 @@ class Networks:
             if record.dedicated:
                 # the Docker network's mark: a DeleteNetwork retried after a crash still finds its subnetpool
                 self._neutron.set_subnetpool_tags(record.subnetpool_id, tags.docker_id_tags(docker_id))
-                undo.append(lambda: self._neutron.set_subnetpool_tags(record.subnetpool_id, ()))
+                undo.append(functools.partial(self._restore_subnetpool_tags, record, record.subnetpool_tags))
+                record.subnetpool_tags = frozenset(tags.docker_id_tags(docker_id))
         return subnet
+
+    def _restore_subnetpool_tags(self, record: PoolRecord, previous: frozenset[str]) -> None:
+        self._neutron.set_subnetpool_tags(record.subnetpool_id, previous)
+        record.subnetpool_tags = previous
 
     def _pool_from_options(self, cidr: nm.IPNetwork, opts: o.NetworkOptions) -> PoolRecord | None:
         """No pending pool (another IPAM driver, or Courier restarted mid-create): use -o pool options."""

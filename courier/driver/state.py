@@ -31,6 +31,7 @@ class PoolRecord:
     gateway: nm.IPAddress | None = None
     subnet: nm.Subnet | None = None  # set once CreateNetwork made or linked it
     requested: bool = False  # this process answered its RequestPool (a network is being made from it)
+    subnetpool_tags: frozenset[str] = frozenset()  # as last read: a rolled-back CreateNetwork puts them back
 
 
 @dataclasses.dataclass

@@ -354,3 +354,11 @@ def test_the_world_is_what_the_fuzzers_expect() -> None:
         assert len(neutron.networks) == 3 and len(neutron.ports) == 2
     finally:
         plugin.close()
+
+
+@pytest.mark.parametrize("second", [b'{"Pool": ""}', b'{"Pool": "10.50.0.0/24"}'])
+def test_create_network_failing_on_its_second_pool_changes_nothing(second: bytes) -> None:
+    """Found by fuzz_structured: the first pool's subnetpool was re-tagged (a bad CIDR), or its tags emptied instead
+    of restored (a subnet that overlaps the first one) before the request failed."""
+    body = b'{"NetworkID": "' + b"9b" * 32 + b'", "IPv4Data": [{"Pool": "10.50.0.0/24"}, ' + second + b"]}"
+    send(*fresh_world(), "NetworkDriver.CreateNetwork", body)
