@@ -73,7 +73,7 @@ class Killer(threading.Thread):
 
 @pytest.fixture
 def chaos(recording_proxy: FaultProxy, tmp_path: Path) -> Iterator[tuple[RelCourier, FaultProxy]]:
-    # Cold path: the warm pool's recovery after a SIGKILL is not yet as idempotent (issue 14, test_crash_retry pool-on)
+    # Cold path here; the warm path after a SIGKILL is proven call by call in test_crash_retry.py (pool-on)
     server = RelCourier(tmp_path, unique("relk"), endpoint=recording_proxy.url, neutron_timeout=None,
                         extra="[vif_pool]\nenabled = false\n")
     server.start()
