@@ -69,12 +69,7 @@ class Endpoints:
                                          f"{', '.join(found)}")
                 found = {merged.id: merged}
             if found:
-                port = next(iter(found.values()))
-                if self._pools is None or not self._pools.taken(port.id):  # a pooled port's owner is in OVSDB
-                    _refuse_if_taken(port, req.EndpointID, addresses)
-                if self._nesting is not None:
-                    self._nesting.check(port)  # before the port is changed at all
-                port = self._claim(port, req.EndpointID, mac)
+                port = self._claim(next(iter(found.values())), req.EndpointID, mac, addresses)
             else:
                 port = self._ports.create_for_endpoint(
                     network.network.id, [{"subnet_id": s.id, "ip_address": ip} for s, ip in fixed], mac,
@@ -108,12 +103,18 @@ class Endpoints:
             raise InvalidRequest(f"address {ip} is in no subnet of Neutron network {network.network.id}")
         return subnet
 
-    def _claim(self, port: nm.Port, endpoint_id: str, mac: str | None) -> nm.Port:
+    def _claim(self, port: nm.Port, endpoint_id: str, mac: str | None, addresses: list[str]) -> nm.Port:
+        """The address's port serves the endpoint; one serving another endpoint (or device) is refused."""
         if self._pools is not None and self._pools.taken(port.id):
+            # whom a pooled port serves is in OVSDB, not in Neutron: the pool refuses another endpoint's port
             claimed = self._pools.claim(port.id, endpoint_id)  # no Neutron call: described later
             if mac is None or mac == port.mac_address.lower():
                 return claimed
             port = self._pools.leave_pool(port.id) or claimed  # --mac-address: an ordinary port from here on
+        else:
+            _refuse_if_taken(port, endpoint_id, addresses)
+            if self._nesting is not None:  # (pools are off when nested)
+                self._nesting.check(port)  # before the port is changed at all
         return self._attach(port, endpoint_id, mac)
 
     def _pooled(self, ep: EndpointRecord) -> bool:
