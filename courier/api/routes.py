@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from courier import logcontext, metrics
+from courier.api import handlers
 from courier.api import models as m
 from courier.api.errors import BadRequest, UnknownMethod, error_reply
 
@@ -29,9 +30,9 @@ class Route:
 
 
 def build_routes(plugin: Plugin) -> dict[str, Route]:
-    net, ipam = plugin.network, plugin.ipam
+    net, ipam = handlers.NetworkDriver(plugin), handlers.IpamDriver(plugin)
     return {
-        "Plugin.Activate": Route(m.Empty, plugin.activate),
+        "Plugin.Activate": Route(m.Empty, handlers.activate),
         "NetworkDriver.GetCapabilities": Route(m.Empty, net.capabilities),
         "NetworkDriver.GwAllocCheck": Route(m.GwAllocCheckRequest, net.gw_alloc_check),
         "NetworkDriver.CreateNetwork": Route(m.CreateNetworkRequest, net.create_network),

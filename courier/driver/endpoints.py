@@ -12,11 +12,10 @@ from typing import Any
 from oslo_config import cfg
 
 from courier import logcontext, metrics
-from courier.api import models as m
 from courier.binding.manager import Binder
 from courier.binding.vif import VIF
-from courier.driver import options as o
 from courier.driver.lookup import Lookup
+from courier.driver.models import Attachment, EndpointSpec, Route
 from courier.driver.nested import Nesting
 from courier.driver.ports import ENDPOINT_OWNED, Ports, address_only
 from courier.driver.state import EndpointRecord, NetworkRecord, State
@@ -40,51 +39,52 @@ class Endpoints:
         # Independent Neutron updates of one endpoint go out together: one round trip instead of two.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="neutron")
 
-    def create(self, req: m.CreateEndpointRequest) -> m.CreateEndpointReply:
-        iface = req.Interface or m.EndpointInterface()
-        addresses = [address_only(a, "Interface address") for a in (iface.Address, iface.AddressIPv6) if a]
+    def create(self, spec: EndpointSpec) -> str | None:
+        """Give the endpoint its Neutron port. Returns the MAC the container's interface must take (None: the
+        device keeps its own, e.g. an ipvlan device has the VM's)."""
+        addresses = [address_only(a, "endpoint address") for a in spec.addresses if a]
         if not addresses:
             raise InvalidRequest("the endpoint has no IP address: Neutron ports need one (use --ipam-driver "
                                  "kuryr, or give the network a subnet)")
-        mac = o.normalize_mac(iface.MacAddress, "Interface.MacAddress") if iface.MacAddress else None
-        user_mac = (req.Options or {}).get(o.MAC_OPTION)
-        if user_mac and not mac:
-            mac = o.normalize_mac(str(user_mac), o.MAC_OPTION)
-        with self._state.locks.hold(req.EndpointID):
-            known = self._state.endpoints.get(req.EndpointID)
-            if known is not None:
-                return self._reply(iface, known.port)
-            network = self._lookup.require_network(req.NetworkID)
-            fixed = [(self._subnet_for(network, ip), ip) for ip in addresses]
-            found = {p.id: p for p in (self._lookup.port_by_address(network.network.id, s.id, ip) for s, ip in fixed)
-                     if p is not None}
-            if len(found) > 1:
-                # Without a MAC in RequestAddress (warm pools on, so Docker sends none, or sends only the
-                # user's --mac-address with CreateEndpoint) the two families could not be paired: merge them
-                paired_by_mac = iface.MacAddress and not (self._pools is not None and self._pools.enabled)
-                merged = None if paired_by_mac else self._ports.merge(
-                    list(found.values()), [{"subnet_id": s.id, "ip_address": ip} for s, ip in fixed])
-                if merged is None:
-                    raise InvalidRequest(f"addresses {', '.join(addresses)} belong to different ports: "
-                                         f"{', '.join(found)}")
-                found = {merged.id: merged}
-            if found:
-                port = self._claim(next(iter(found.values())), req.EndpointID, mac, addresses)
+        mac = spec.interface_mac or spec.wanted_mac
+        with self._state.locks.hold(spec.endpoint_id):
+            known = self._state.endpoints.get(spec.endpoint_id)
+            if known is not None:  # Docker retried
+                return self._container_mac(known.port)
+            network = self._lookup.require_network(spec.network_id)
+            fixed = [{"subnet_id": self._subnet_for(network, ip).id, "ip_address": ip} for ip in addresses]
+            found = self._port_of_addresses(network, fixed, paired_by_mac=spec.interface_mac is not None)
+            if found is not None:
+                port = self._claim(found, spec.endpoint_id, mac, addresses)
             else:
-                port = self._ports.create_for_endpoint(
-                    network.network.id, [{"subnet_id": s.id, "ip_address": ip} for s, ip in fixed], mac,
-                    req.EndpointID)
+                port = self._ports.create_for_endpoint(network.network.id, fixed, mac, spec.endpoint_id)
             if self._nesting is not None:
-                port = self._nest(port, mac if iface.MacAddress else None, created=not found)
+                port = self._nest(port, spec.interface_mac, created=found is None)
             logcontext.bind(port=port.id)
-            self._state.endpoints[req.EndpointID] = EndpointRecord(req.EndpointID, network, port)
+            self._state.endpoints[spec.endpoint_id] = EndpointRecord(spec.endpoint_id, network, port)
             self._state.remember_port(port)
-            return self._reply(iface, port)
+            return self._container_mac(port)
 
-    def _reply(self, iface: m.EndpointInterface, port: nm.Port) -> m.CreateEndpointReply:
-        mac = port.mac_address if self._nesting is None else self._nesting.reply_mac(port)
-        return m.CreateEndpointReply(Interface=m.EndpointInterfaceReply(
-            MacAddress=None if iface.MacAddress else mac))
+    def _port_of_addresses(self, network: NetworkRecord, fixed: list[dict[str, str]],
+                           paired_by_mac: bool) -> nm.Port | None:
+        """The port RequestAddress made (or the user made) for these addresses; None: there is none yet."""
+        found = {p.id: p for p in (self._lookup.port_by_address(network.network.id, f["subnet_id"], f["ip_address"])
+                                   for f in fixed) if p is not None}
+        if len(found) <= 1:
+            return next(iter(found.values()), None)
+        # Without a MAC in RequestAddress (warm pools on, so Docker sends none, or sends only the user's
+        # --mac-address with CreateEndpoint) the two families could not be paired: merge them
+        if paired_by_mac and not (self._pools is not None and self._pools.enabled):
+            merged = None
+        else:
+            merged = self._ports.merge(list(found.values()), fixed)
+        if merged is None:
+            raise InvalidRequest(f"addresses {', '.join(f['ip_address'] for f in fixed)} belong to different "
+                                 f"ports: {', '.join(found)}")
+        return merged
+
+    def _container_mac(self, port: nm.Port) -> str | None:
+        return port.mac_address if self._nesting is None else self._nesting.reply_mac(port)
 
     def _nest(self, port: nm.Port, docker_mac: str | None, created: bool) -> nm.Port:
         """Attach the port behind the VM's port; a port made for this endpoint goes again if that fails."""
@@ -172,28 +172,25 @@ class Endpoints:
         self._state.endpoints[endpoint_id] = record
         return record
 
-    def join(self, req: m.JoinRequest) -> m.JoinReply:
-        ep = self.endpoint(req.NetworkID, req.EndpointID)
+    def join(self, network_id: str, endpoint_id: str) -> Attachment:
+        ep = self.endpoint(network_id, endpoint_id)
         logcontext.bind(port=ep.port.id)
         vif = self.vif(ep)
         if self._nesting is not None:
             vif = self._nesting.vif(vif, ep.port)  # e.g. the VLAN id, kept in memory since CreateEndpoint
         started = time.perf_counter()
-        src_name = self._pools.plugged_name(ep.port.id) if self._pooled(ep) and self._pools else None
-        if src_name is None:
-            src_name = self._binder.bind(vif)
+        host_ifname = self._pools.plugged_name(ep.port.id) if self._pooled(ep) and self._pools else None
+        if host_ifname is None:
+            host_ifname = self._binder.bind(vif)
         metrics.BIND_SECONDS.labels(vif_type=vif.vif_type).observe(time.perf_counter() - started)
         gateways: dict[int, str] = {}
-        routes: list[m.StaticRoute] = []
+        routes: list[Route] = []
         for subnet in self._subnets_of(ep):
             if subnet.gateway_ip is not None:
                 gateways.setdefault(subnet.ip_version, str(subnet.gateway_ip))
-            routes += [m.StaticRoute(Destination=str(dest), RouteType=0, NextHop=str(hop))
-                       for dest, hop in subnet.host_routes]
-        name = m.InterfaceName(SrcName=src_name, DstPrefix=self._conf.binding.veth_dst_prefix)
-        return m.JoinReply(InterfaceName=name,
-                           Gateway=gateways.get(4, ""), GatewayIPv6=gateways.get(6, ""), StaticRoutes=routes,
-                           DisableGatewayService=True)
+            routes += [Route(destination=str(dest), next_hop=str(hop)) for dest, hop in subnet.host_routes]
+        return Attachment(host_ifname=host_ifname, gateway_v4=gateways.get(4), gateway_v6=gateways.get(6),
+                          routes=tuple(routes))
 
     def _subnets_of(self, ep: EndpointRecord) -> list[nm.Subnet]:
         ids = {f.subnet_id for f in ep.port.fixed_ips}
@@ -202,11 +199,11 @@ class Endpoints:
     def vif(self, ep: EndpointRecord) -> VIF:
         return vif_for(ep.port, ep.network.network, ep.network.subnets, ep.endpoint_id)
 
-    def leave(self, req: m.EndpointRequest) -> None:
-        cached = self._state.endpoints.get(req.EndpointID)
+    def leave(self, network_id: str, endpoint_id: str) -> None:
+        cached = self._state.endpoints.get(endpoint_id)
         if cached is not None and self._pooled(cached):
             return  # the interface comes back from the sandbox and stays plugged: DeleteEndpoint recycles it
-        self._unbind(req.NetworkID, req.EndpointID)
+        self._unbind(network_id, endpoint_id)
 
     def _unbind(self, network_id: str, endpoint_id: str) -> EndpointRecord | None:
         try:
@@ -218,34 +215,35 @@ class Endpoints:
         self._binder.unbind(self.vif(ep))
         return ep
 
-    def delete(self, req: m.EndpointRequest) -> None:
-        with self._state.locks.hold(req.EndpointID):
+    def delete(self, network_id: str, endpoint_id: str) -> None:
+        with self._state.locks.hold(endpoint_id):
             try:
-                known = self.endpoint(req.NetworkID, req.EndpointID)
+                known = self.endpoint(network_id, endpoint_id)
             except NotFound:
                 known = None
             if known is not None and self._pools is not None and self._pools.give_back(known.port.id):
-                self._state.endpoints.pop(req.EndpointID, None)
+                self._state.endpoints.pop(endpoint_id, None)
                 self._state.forget_port(known.port)
                 return
-            ep = self._unbind(req.NetworkID, req.EndpointID)
-            self._state.endpoints.pop(req.EndpointID, None)
+            ep = self._unbind(network_id, endpoint_id)
+            self._state.endpoints.pop(endpoint_id, None)
             if ep is not None and self._nesting is not None:
                 ep.port = self._nesting.detach(ep.port)
             if ep is not None and ENDPOINT_OWNED in ep.port.tags:
                 self._ports.release_endpoint_port(ep.port)
 
-    def oper_info(self, req: m.EndpointRequest) -> m.EndpointOperInfoReply:
+    def oper_info(self, network_id: str, endpoint_id: str) -> dict[str, Any]:
+        """What `docker network inspect` shows of the endpoint's port; empty for an endpoint Neutron forgot."""
         try:
-            ep = self.endpoint(req.NetworkID, req.EndpointID)
+            ep = self.endpoint(network_id, endpoint_id)
         except NotFound:
-            return m.EndpointOperInfoReply(Value={})
+            return {}
         vif = self.vif(ep)
-        return m.EndpointOperInfoReply(Value={
+        return {
             "port_id": ep.port.id, "network_id": ep.port.network_id, "mac_address": ep.port.mac_address,
             "vif_type": ep.port.vif_type, "host_if": vif.host_ifname, "binding_host": ep.port.host_id,
             "fixed_ips": [str(f.ip_address) for f in ep.port.fixed_ips],
-        })
+        }
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

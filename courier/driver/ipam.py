@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from oslo_config import cfg
 
-from courier.api import models as m
 from courier.driver import options as o
 from courier.driver.lookup import Lookup
+from courier.driver.models import AddressPool
 from courier.driver.ports import Ports, address_only
 from courier.driver.state import PoolRecord, State
 from courier.exceptions import AddressInUse, InvalidRequest, NotFound, PoolExhausted
@@ -21,35 +23,33 @@ from courier.pool import PortPools
 LOG = logging.getLogger(__name__)
 
 
-class IpamDriver:
+class Ipam:
     def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, state: State, lookup: Lookup, ports: Ports,
                  pools: PortPools):
         self._conf, self._neutron, self._state, self._lookup, self._ports = conf, neutron, state, lookup, ports
         self._pools = pools
 
-    def capabilities(self, _: m.Empty) -> m.IpamCapabilitiesReply:
+    def requires_mac(self) -> bool:
+        """Whether the caller must send the container's MAC with an address request."""
         # Cold path: Docker then sends the endpoint's MAC with RequestAddress, so the port is created (and bound)
         # with it in one call (Neutron refuses to change the MAC of a bound port later). Warm pools: a pooled port
         # is bound already, so the container takes the port's MAC (CreateEndpoint's reply) instead.
-        requires_mac = self._ports.requires_mac and not self._pools.enabled
-        return m.IpamCapabilitiesReply(RequiresMACAddress=requires_mac, RequiresRequestReplay=False)
-
-    def default_address_spaces(self, _: m.Empty) -> m.AddressSpacesReply:
-        return m.AddressSpacesReply(LocalDefaultAddressSpace="no_address_space",
-                                    GlobalDefaultAddressSpace="no_address_space")
+        return self._ports.requires_mac and not self._pools.enabled
 
     # --- pools -----------------------------------------------------------------------------------------------
 
-    def request_pool(self, req: m.RequestPoolRequest) -> m.RequestPoolReply:
-        opts = o.PoolOptions.parse(req.Options, req.V6)
-        version = 6 if req.V6 else 4
-        if req.SubPool and not req.Pool:
+    def request_pool(self, pool: str, sub_pool: str, options: Mapping[str, Any] | None, v6: bool) -> AddressPool:
+        """A pool of addresses: ``pool`` (a CIDR; empty: a free prefix of the default subnetpool), of which
+        ``sub_pool`` is the range handed out."""
+        opts = o.PoolOptions.parse(options, v6)
+        version = 6 if v6 else 4
+        if sub_pool and not pool:
             raise InvalidRequest("an --ip-range needs a --subnet")
         chosen = self._lookup.subnetpool_by_option(opts.pool_uuid, opts.pool_name, version)
         existing_subnet = self._lookup.subnet_by_option(opts.subnet_uuid, opts.subnet_name)
-        ip_range = _network(req.SubPool, "SubPool (--ip-range)", version) if req.SubPool else None
-        if req.Pool:
-            cidr = _network(req.Pool, "Pool", version)
+        ip_range = _network(sub_pool, "SubPool (--ip-range)", version) if sub_pool else None
+        if pool:
+            cidr = _network(pool, "Pool", version)
             if ip_range is not None and not ip_range.subnet_of(cidr):  # type: ignore[arg-type]
                 raise InvalidRequest(f"--ip-range {ip_range} is not inside --subnet {cidr}")
             if existing_subnet is not None and existing_subnet.cidr != cidr:
@@ -61,15 +61,15 @@ class IpamDriver:
                 self._state.claims.abandon(str(cidr))
                 raise
         else:
-            pool = chosen or self._lookup.named_subnetpool(self._default_pool_name(version), version)
-            record = self._prefix_of(pool)
+            record = self._prefix_of(chosen or self._lookup.named_subnetpool(self._default_pool_name(version),
+                                                                             version))
         if existing_subnet is not None:
             record.existing_subnet_id = existing_subnet.id
         record.requested = True
         self._state.pools[record.pool_id] = record
         self._state.claims.hold(record)
         LOG.info("pool %s for %s", record.pool_id, record.cidr)
-        return m.RequestPoolReply(PoolID=record.pool_id, Pool=str(record.cidr))
+        return AddressPool(pool_id=record.pool_id, cidr=record.cidr)
 
     def _default_pool_name(self, version: int) -> str:
         neutron = self._conf.neutron
@@ -113,41 +113,40 @@ class IpamDriver:
                                   dedicated=False)
         raise PoolExhausted(f"subnetpool {pool.name or pool.id} has no free /{pool.default_prefixlen} left")
 
-    def release_pool(self, req: m.ReleasePoolRequest) -> m.EmptyReply:
-        self._state.claims.drop(req.PoolID)
+    def release_pool(self, pool_id: str) -> None:
+        self._state.claims.drop(pool_id)
         try:
-            record = self._lookup.pool(req.PoolID)
+            record = self._lookup.pool(pool_id)
         except NotFound:
-            return m.EmptyReply()  # already gone: ReleasePool is idempotent
-        with self._state.locks.hold(req.PoolID):
+            return  # already gone: ReleasePool is idempotent
+        with self._state.locks.hold(pool_id):
             if record.dedicated and record.subnet is None:
                 # Docker ignores a failed ReleasePool: while Neutron is unavailable the delete is retried here
                 self._state.deferred.delete(f"deleting subnetpool {record.subnetpool_id}",
                                             lambda: self._neutron.delete_subnetpool(record.subnetpool_id))
-                self._state.pools.pop(req.PoolID, None)
+                self._state.pools.pop(pool_id, None)
             elif record.subnet is not None and record.pool_id in record.subnet.tags:
                 # a pre-existing subnet linked to this pool (kuryr-libnetwork's scheme): unlink it
                 self._neutron.set_subnet_tags(record.subnet.id, record.subnet.tags - {record.pool_id})
                 record.subnet = None
                 if record.dedicated:
                     self._neutron.delete_subnetpool(record.subnetpool_id)
-                self._state.pools.pop(req.PoolID, None)
+                self._state.pools.pop(pool_id, None)
             # Otherwise the pool's subnet still exists: DeleteNetwork (which Docker sends last) deletes both.
-        return m.EmptyReply()
 
     # --- addresses -------------------------------------------------------------------------------------------
 
-    def request_address(self, req: m.RequestAddressRequest) -> m.RequestAddressReply:
-        record = self._lookup.pool(req.PoolID)
-        opts = req.Options or {}
-        address = address_only(req.Address, "Address") if req.Address else None
+    def request_address(self, pool_id: str, requested: str, mac: str | None, gateway: bool = False) -> str:
+        """An address of the pool (``requested`` if given) as ``address/prefixlen``: the gateway's, or one on
+        a port (made with ``mac`` if given)."""
+        record = self._lookup.pool(pool_id)
+        address = address_only(requested, "Address") if requested else None
         if address and ipaddress.ip_address(address) not in record.cidr:
             raise InvalidRequest(f"address {address} is outside pool {record.cidr}")
-        if opts.get(o.REQUEST_ADDRESS_TYPE) == o.GATEWAY_REQUEST:
+        if gateway:
             return self._gateway(record, address)
         if address and record.gateway is not None and address == str(record.gateway):
             raise AddressInUse(f"address {address} is the gateway of {record.cidr}")
-        mac = o.normalize_mac(opts[o.MAC_OPTION], o.MAC_OPTION) if opts.get(o.MAC_OPTION) else None
         if mac is not None and self._pools.enabled and self._ports.requires_mac:
             # Docker chose the MAC: it holds the capabilities an earlier Courier answered (it asks once per start)
             self._pools.stand_down("dockerd sends a MAC with RequestAddress, so it still holds the IPAM "
@@ -165,7 +164,7 @@ class IpamDriver:
         ip = port.ip_in(record.subnet.id)
         if ip is None:
             raise InvalidRequest(f"port {port.id} has no address in subnet {record.subnet.id}")
-        return m.RequestAddressReply(Address=f"{ip}/{record.cidr.prefixlen}")
+        return f"{ip}/{record.cidr.prefixlen}"
 
     def _warm(self, record: PoolRecord, address: str | None, patient: bool = False) -> nm.Port | None:
         """A port from the warm pool: no Neutron call. None when the pool cannot serve the request."""
@@ -177,38 +176,37 @@ class IpamDriver:
             self._state.allocated.add((port.id, record.subnet.id))
         return port
 
-    def _gateway(self, record: PoolRecord, requested: str | None) -> m.RequestAddressReply:
+    def _gateway(self, record: PoolRecord, requested: str | None) -> str:
         if record.subnet is not None:  # an existing subnet: its gateway is what it is
             gateway = record.subnet.gateway_ip
             if requested and gateway and requested != str(gateway):
                 raise InvalidRequest(f"subnet {record.subnet.id} has gateway {gateway}, not {requested}")
             if gateway is None:
                 # Docker insists on a gateway address; the unspecified one means "none" in CreateNetwork.
-                return m.RequestAddressReply(Address=f"{'::' if record.cidr.version == 6 else '0.0.0.0'}/0")
+                return f"{'::' if record.cidr.version == 6 else '0.0.0.0'}/0"
         else:
             gateway = ipaddress.ip_address(requested) if requested else next(iter(record.cidr.hosts()))  # type: ignore[assignment]
         record.gateway = gateway
-        return m.RequestAddressReply(Address=f"{gateway}/{record.cidr.prefixlen}")
+        return f"{gateway}/{record.cidr.prefixlen}"
 
-    def release_address(self, req: m.ReleaseAddressRequest) -> m.EmptyReply:
-        address = address_only(req.Address, "Address")
+    def release_address(self, pool_id: str, released: str) -> None:
+        address = address_only(released, "Address")
         try:
-            record = self._lookup.pool(req.PoolID)
+            record = self._lookup.pool(pool_id)
         except NotFound:
-            return m.EmptyReply()
+            return
         if record.subnet is None or (record.gateway is not None and address == str(record.gateway)):
-            return m.EmptyReply()
+            return
         pooled = self._pools.port_id_of(record.subnet.id, address)
         if pooled is not None:  # back to the warm pool (a no-op when DeleteEndpoint gave it back already)
             cached = self._state.ports_by_ip.get((record.subnet.network_id, address))
             if cached is not None:
                 self._state.forget_port(cached)
             self._pools.give_back(pooled)
-            return m.EmptyReply()
+            return
         port = self._lookup.port_by_address(record.subnet.network_id, record.subnet.id, address)
         if port is not None:
             self._ports.release(port)
-        return m.EmptyReply()
 
 
 def _network(text: str, field: str, version: int) -> nm.IPNetwork:

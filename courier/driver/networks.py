@@ -7,14 +7,15 @@ import dataclasses
 import functools
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from oslo_config import cfg
 
-from courier.api import models as m
 from courier.config.options import binding_host_id
 from courier.driver import options as o
 from courier.driver.lookup import Lookup
+from courier.driver.models import SubnetSpec
 from courier.driver.state import NetworkRecord, PoolRecord, State
 from courier.exceptions import Conflict, CourierError, InvalidRequest, NeutronTimeout, NeutronUnavailable, NotFound
 from courier.neutron import models as nm
@@ -31,28 +32,29 @@ class Networks:
         self._conf, self._neutron, self._state, self._lookup = conf, neutron, state, lookup
         self._pools = pools
 
-    def create(self, req: m.CreateNetworkRequest) -> None:
-        opts = o.NetworkOptions.parse(req.Options)
-        data = [*(req.IPv4Data or [] if opts.enable_ipv4 else []), *(req.IPv6Data or [])]
+    def create(self, docker_id: str, options: Mapping[str, Any] | None, ipv4: Sequence[SubnetSpec],
+               ipv6: Sequence[SubnetSpec]) -> None:
+        opts = o.NetworkOptions.parse(options)
+        data = [*(ipv4 if opts.enable_ipv4 else []), *ipv6]
         for entry in data:  # all of it is checked before Neutron is touched: bad input changes nothing
             _cidr(entry)
-            _gateway(entry.Gateway)
-        with self._state.locks.hold(req.NetworkID):
+            _gateway(entry.gateway)
+        with self._state.locks.hold(docker_id):
             undo: list[Callable[[], None]] = []
             try:
-                found = self._lookup.network(req.NetworkID)
+                found = self._lookup.network(docker_id)
                 if found is not None:  # Docker retried (Courier may have died half way): finish the job
                     record = self._complete(found, opts, data, undo)
                 else:
-                    record = self._create(req.NetworkID, opts, data, undo)
+                    record = self._create(docker_id, opts, data, undo)
             except BaseException as failure:
-                self._roll_back(req.NetworkID, undo, failure)
+                self._roll_back(docker_id, undo, failure)
                 raise
-            self._state.networks[req.NetworkID] = record
+            self._state.networks[docker_id] = record
         if self._pools is not None:
             self._pools.register(record.network, record.subnets)  # warm before the first container asks
 
-    def _complete(self, record: NetworkRecord, opts: o.NetworkOptions, data: list[m.IPAMData],
+    def _complete(self, record: NetworkRecord, opts: o.NetworkOptions, data: list[SubnetSpec],
                   undo: list[Callable[[], None]]) -> NetworkRecord:
         """The subnets a crashed CreateNetwork did not get to; the network itself is never rolled back here."""
         have = {s.cidr for s in record.subnets}
@@ -77,7 +79,7 @@ class Networks:
                 except CourierError as exc:
                     LOG.error("%s: %s", what, exc)
 
-    def _create(self, docker_id: str, opts: o.NetworkOptions, data: list[m.IPAMData],
+    def _create(self, docker_id: str, opts: o.NetworkOptions, data: list[SubnetSpec],
                 undo: list[Callable[[], None]]) -> NetworkRecord:
         docker_tags = set(tags.docker_id_tags(docker_id))
         existing = self._existing_network(opts)
@@ -118,11 +120,11 @@ class Networks:
             return found[0]
         return None
 
-    def _subnet_for(self, network: nm.Network, entry: m.IPAMData, opts: o.NetworkOptions,
+    def _subnet_for(self, network: nm.Network, entry: SubnetSpec, opts: o.NetworkOptions,
                     subnets_there: list[nm.Subnet], owner_tags: set[str] | None,
                     undo: list[Callable[[], None]], docker_id: str) -> nm.Subnet:
         cidr = _cidr(entry)
-        gateway = _gateway(entry.Gateway)
+        gateway = _gateway(entry.gateway)
         # No pending pool: another IPAM driver, or Courier restarted since RequestPool (its pool is in Neutron).
         record = (self._state.claims.take(str(cidr)) or self._pool_from_options(cidr, opts)
                   or self._lookup.dedicated_pool_left_over(cidr, None))
@@ -170,11 +172,11 @@ class Networks:
         return PoolRecord(pool_id=pool.id if pool.prefixes == (cidr,) else f"{pool.id}/{cidr}",
                           subnetpool_id=pool.id, cidr=cidr, dedicated=False)
 
-    def delete(self, req: m.NetworkRequest) -> None:
+    def delete(self, docker_id: str) -> None:
         # Docker ignores a failed DeleteNetwork and forgets the network: what Neutron cannot delete now (it is
         # unavailable) is deleted in the background once it is back, never left behind.
-        failure = self._state.deferred.delete(f"deleting Docker network {req.NetworkID[:12]}",
-                                              functools.partial(self._delete, req.NetworkID))
+        failure = self._state.deferred.delete(f"deleting Docker network {docker_id[:12]}",
+                                              functools.partial(self._delete, docker_id))
         if failure is not None:
             raise NeutronUnavailable(f"{failure}; Courier finishes deleting the network once Neutron answers again")
 
@@ -273,11 +275,11 @@ def allocation_pools(cidr: nm.IPNetwork, ip_range: nm.IPNetwork,
     return [{"start": str(a), "end": str(b)} for a, b in ranges]
 
 
-def _cidr(entry: m.IPAMData) -> nm.IPNetwork:
+def _cidr(entry: SubnetSpec) -> nm.IPNetwork:
     try:
-        return ipaddress.ip_network(entry.Pool, strict=True)
+        return ipaddress.ip_network(entry.cidr, strict=True)
     except ValueError as exc:
-        raise InvalidRequest(f"IPAM data: {entry.Pool!r} is not a CIDR") from exc
+        raise InvalidRequest(f"IPAM data: {entry.cidr!r} is not a CIDR") from exc
 
 
 def _gateway(text: str) -> nm.IPAddress | None:

@@ -1,17 +1,18 @@
-"""Wires one Courier process: Neutron client, cache, binder, and the two Docker drivers."""
+"""Wires one Courier core: Neutron client, cache, binder, warm pools, networks, endpoints and addresses.
+
+Front ends (the Docker adapter in courier.api) call ``networks``, ``endpoints`` and ``ipam``.
+"""
 
 from __future__ import annotations
 
 from oslo_config import cfg
 
-from courier.api import models as m
 from courier.binding.manager import Binder
 from courier.config.options import binding_host_id
 from courier.driver import nested
 from courier.driver.endpoints import Endpoints
-from courier.driver.ipam import IpamDriver
+from courier.driver.ipam import Ipam
 from courier.driver.lookup import Lookup
-from courier.driver.network_driver import NetworkDriver
 from courier.driver.networks import Networks
 from courier.driver.ports import Ports
 from courier.driver.state import State
@@ -21,22 +22,20 @@ from courier.pool import PortPools
 
 class Plugin:
     def __init__(self, conf: cfg.ConfigOpts, neutron: Neutron, binder: Binder):
+        self.conf = conf
         self.state = State()
         lookup = Lookup(neutron, self.state)
         self.nesting = nested.build(conf, neutron)  # None unless deployment_type = nested
         self.pools = PortPools(conf, neutron, binder, binding_host_id(conf), nested=self.nesting is not None)
         ports = Ports(neutron, self.state, lookup, binding_host_id(conf), self.nesting, self.pools)
         self.endpoints = Endpoints(conf, neutron, self.state, lookup, ports, binder, self.nesting, self.pools)
-        self.network = NetworkDriver(conf, Networks(conf, neutron, self.state, lookup, self.pools), self.endpoints)
-        self.ipam = IpamDriver(conf, neutron, self.state, lookup, ports, self.pools)
+        self.networks = Networks(conf, neutron, self.state, lookup, self.pools)
+        self.ipam = Ipam(conf, neutron, self.state, lookup, ports, self.pools)
         self._binder = binder
 
     def start(self) -> None:
         """Background work that outlives a call: the warm pools."""
         self.pools.start()
-
-    def activate(self, _: m.Empty) -> m.ActivateReply:
-        return m.ActivateReply(Implements=["NetworkDriver", "IpamDriver"])
 
     def close(self) -> None:
         self.pools.close()
