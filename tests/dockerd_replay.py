@@ -108,8 +108,12 @@ class PluginClient:
         self.calls = 0
         self.retries = 0
 
+    def _connection(self) -> http.client.HTTPConnection:
+        """A fresh connection per call (bench/ talks TCP to kuryr-server through a subclass)."""
+        return UnixHTTPConnection(self.socket_path, self.timeout)
+
     def _once(self, method: str, body: bytes) -> tuple[int, str]:
-        conn = UnixHTTPConnection(self.socket_path, self.timeout)
+        conn = self._connection()
         try:
             conn.request("POST", f"/{method}", body=body, headers={"Accept": ACCEPT})
             resp = conn.getresponse()

@@ -10,8 +10,10 @@ Standard library only, so that any test (and ``bench/run``) can import it withou
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -82,24 +84,36 @@ def wait_for_dockerd(host: str, proc: subprocess.Popen[bytes], log: Path, timeou
     raise AssertionError(f"dockerd did not answer within {timeout:g} s: {log.read_text()[-2000:]}")
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout: float, kill: bool = False) -> None:
-    """SIGTERM (or SIGKILL), then SIGKILL if it outlives ``timeout``."""
+def stop_process(proc: subprocess.Popen[bytes], timeout: float, kill: bool = False, *, group: bool = False,
+                 kill_wait: float | None = None) -> bool:
+    """SIGTERM (or SIGKILL), then SIGKILL if it outlives ``timeout``: True when that SIGKILL was needed.
+
+    ``group``: that SIGKILL goes to its whole process group (a child started with ``start_new_session``);
+    ``kill_wait``: then wait at most that many seconds for it (default: until it is gone)."""
     if kill:
         proc.kill()
     else:
         proc.terminate()
     try:
         proc.wait(timeout=timeout)
+        return False
     except subprocess.TimeoutExpired:
+        pass
+    if group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    else:
         proc.kill()
-        proc.wait()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(kill_wait)
+    return True
 
 
-def neutron_up(url: str, attempts: int = 3) -> bool:
+def neutron_up(url: str, attempts: int = 3, timeout: float = 15) -> bool:
     """Neutron at ``url`` answers (a busy API may be slow: a few patient tries before calling it down)."""
     for attempt in range(attempts):
         try:
-            urllib.request.urlopen(f"{url}/v2.0/networks?limit=1", timeout=15).read()
+            urllib.request.urlopen(f"{url}/v2.0/networks?limit=1", timeout=timeout).read()
             return True
         except (urllib.error.URLError, OSError):
             if attempt + 1 < attempts:
@@ -107,7 +121,8 @@ def neutron_up(url: str, attempts: int = 3) -> bool:
     return False
 
 
-def host_links() -> set[str]:
-    """Names of the network devices in this namespace (veth peers without their @peer suffix)."""
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True)
-    return {line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()}
+def host_links(check: bool = True) -> set[str]:
+    """Names of the network devices in this namespace (veth peers without their @peer suffix); ``check=False``:
+    an ``ip`` that fails gives the names it printed (none), not CalledProcessError."""
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=check)
+    return {line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines() if line.count(":") >= 2}

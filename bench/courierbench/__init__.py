@@ -5,3 +5,12 @@ bench/neutron_proxy.py), plugins (starting Courier cold/warm and kuryr-libnetwor
 bench (run state, preflight, set-up), workload (docker-CLI workloads), replay (dockerd-call replay workload),
 cleanup (leak check and removal), report (table and ratios), cli (flags, main).
 """
+
+import sys
+from pathlib import Path
+
+# bench/ shares the tests' helpers (tests/testkit.py, tests/dockerd_replay.py): the repository root on sys.path,
+# before any of the modules imports them
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))

@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.testkit import UnixHTTPConnection, host_links
+
 from .common import (
     CIDR_BASE,
     CLEANUP_RESERVE,
@@ -24,7 +26,6 @@ from .common import (
     RUN_DIR,
     SPEC_FILE,
     WORK_BASE,
-    UnixHTTPConnection,
     activate,
     log,
     mkdir,
@@ -77,11 +78,6 @@ class Bench:
         return False
 
 
-def host_links() -> list[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
-    return [ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines() if ln.count(":") >= 2]
-
-
 def preflight(b: Bench) -> None:
     if os.geteuid() != 0:
         raise SystemExit("bench/run must run as root (dockerd, netns, OVS)")
@@ -129,7 +125,7 @@ def preflight(b: Bench) -> None:
                 raise SystemExit(f"{sock} is served by a live process: another Courier uses the name "
                                  f"{SPECS[k].driver}")
             sock.unlink()
-    b.links_before = set(host_links())
+    b.links_before = host_links(check=False)
 
 
 def pick_cidrs(n: int) -> list[ipaddress.IPv4Network]:

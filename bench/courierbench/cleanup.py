@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tests.testkit import host_links
+
 from .common import (
     DOCKER_PID,
     DOCKER_SOCK,
@@ -29,11 +31,6 @@ from .plugins import Plugin
 
 if TYPE_CHECKING:
     from .bench import Bench
-
-
-def host_links() -> list[str]:
-    from .bench import host_links as _links
-    return _links()
 
 
 def veth_names(p: Plugin) -> set[str]:
@@ -71,7 +68,7 @@ def leak_check(b: Bench, p: Plugin) -> list[str]:
         leaks.append(f"(could not check Neutron: {exc})")
     ports = {i for c, i in p.proxy.created if c == "ports"}
     leaks += [f"OVS port {n}" for n in ovs_ifaces(ports)]
-    links = set(host_links()) - b.links_before
+    links = host_links(check=False) - b.links_before
     leaks += [f"host netdev {n}" for n in sorted(links & veth_names(p))]
     return leaks
 
@@ -163,7 +160,7 @@ def cleanup(b: Bench) -> None:
         for name in ovs_ifaces(port_ids):
             subprocess.run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-port", name], capture_output=True)
             notes.append(f"{p.key}: deleted leftover OVS port {name}")
-        for name in sorted((set(host_links()) - b.links_before) & veth_names(p)):
+        for name in sorted((host_links(check=False) - b.links_before) & veth_names(p)):
             subprocess.run(["ip", "link", "del", name], capture_output=True)
             notes.append(f"{p.key}: deleted leftover netdev {name}")
         try:

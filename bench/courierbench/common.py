@@ -8,7 +8,6 @@ import ipaddress
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,8 +15,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent.parent
-REPO = BENCH_DIR.parent
+from tests import testkit
+
+from . import REPO
+
+BENCH_DIR = REPO / "bench"
 NEUTRON_URL = os.environ.get("COURIER_NEUTRON_URL", "http://127.0.0.1:9696")
 COURIER_BIN = REPO / ".venv/bin/courier"
 KURYR_VENV = Path("/opt/courier-bench/kuryr-venv")
@@ -82,18 +84,10 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def stop_process(proc: subprocess.Popen | None, name: str, grace: float = 15.0) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.terminate()
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
+    """testkit's, logged when SIGTERM was not enough; the SIGKILL goes to the whole group (all started with
+    start_new_session) and cleanup waits for it 5 s at most."""
+    if proc is not None and testkit.stop_process(proc, grace, group=True, kill_wait=5):
         log(f"{name} (pid {proc.pid}) ignored SIGTERM for {grace:.0f}s: SIGKILL")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)    # started with start_new_session: its own group
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
 
 
 def tail(path: Path, n: int = 25) -> str:
@@ -122,21 +116,8 @@ def neutron(method: str, path: str, body: dict | None = None, timeout: float = 3
 
 
 def neutron_up() -> bool:
-    try:
-        return neutron("GET", "/v2.0/networks?limit=1", timeout=5)[0] == 200
-    except OSError:
-        return False
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 5):
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
+    """One quick probe (the callers poll) of this run's Neutron."""
+    return testkit.neutron_up(NEUTRON_URL, attempts=1, timeout=5)
 
 
 def activate(conn: http.client.HTTPConnection) -> bool:

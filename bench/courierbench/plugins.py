@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tests.testkit import UnixHTTPConnection
+
 from .common import (
     COURIER_BIN,
     COURIER_NAME,
@@ -26,7 +28,6 @@ from .common import (
     SPEC_DIR,
     SPEC_FILE,
     UPSTREAM_NAME,
-    UnixHTTPConnection,
     activate,
     log,
     neutron,
@@ -184,7 +185,7 @@ def start_plugin(b: Bench, p: Plugin) -> None:
         if p.proc.poll() is not None:
             raise RuntimeError(f"{p.title} exited with {p.proc.returncode} at start:\n{tail(p.log_path, 40)}")
         conn: http.client.HTTPConnection = (
-            UnixHTTPConnection(str(p.socket)) if p.is_courier
+            UnixHTTPConnection(str(p.socket), timeout=5) if p.is_courier
             else http.client.HTTPConnection("127.0.0.1", a.upstream_port, timeout=5))
         if (not p.is_courier or p.socket.exists()) and activate(conn):
             break

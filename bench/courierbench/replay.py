@@ -13,23 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .common import REPO, log, neutron_up
+from tests.dockerd_replay import Container, Dockerd, Network, PluginCallError, PluginClient
+
+from .common import log, neutron_up
 from .plugins import Plugin, wait_pool
 from .workload import lifecycle_estimate, outage, settle
 
 if TYPE_CHECKING:
     from .bench import Bench
-
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-from tests.dockerd_replay import ACCEPT, Container, Dockerd, Network, PluginCallError, PluginClient
 
 
 class TCPPluginClient(PluginClient):
@@ -39,14 +36,8 @@ class TCPPluginClient(PluginClient):
         super().__init__(f"tcp://{host}:{port}", retry=retry, timeout=timeout)
         self.host, self.port = host, port
 
-    def _once(self, method: str, body: bytes) -> tuple[int, str]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        try:
-            conn.request("POST", f"/{method}", body=body, headers={"Accept": ACCEPT})
-            resp = conn.getresponse()
-            return resp.status, resp.read().decode(errors="replace")
-        finally:
-            conn.close()
+    def _connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
 
 @dataclass
