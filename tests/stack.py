@@ -16,7 +16,7 @@ import pytest
 
 from tests import testkit
 
-NEUTRON_URL = os.environ.get("COURIER_NEUTRON_URL", "http://127.0.0.1:9696")
+NEUTRON_URL = testkit.NEUTRON_URL
 DOCKER_HOST = os.environ.get("COURIER_DOCKER_HOST", "unix:///run/courier-stack/docker.sock")
 IMAGE = "busybox:local"
 

@@ -2,7 +2,7 @@
 
 - ``UnixHTTPConnection`` / ``post_unix``: HTTP to a plugin socket, as dockerd talks to Courier;
 - ``docker_at`` / ``wait_for_dockerd`` / ``stop_process``: drive and stop a dockerd (or any child process);
-- ``neutron_up``: a patient probe of the Neutron API;
+- ``NEUTRON_URL`` / ``neutron_up``: where the local stack's Neutron answers, and a patient probe of it;
 - ``host_links``: this namespace's network device names.
 
 Standard library only, so that any test (and ``bench/run``) can import it without the stack.
@@ -20,6 +20,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+NEUTRON_URL = os.environ.get("COURIER_NEUTRON_URL", "http://127.0.0.1:9696")  # scripts/stack's Neutron
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

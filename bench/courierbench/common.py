@@ -20,7 +20,7 @@ from tests import testkit
 from . import REPO
 
 BENCH_DIR = REPO / "bench"
-NEUTRON_URL = os.environ.get("COURIER_NEUTRON_URL", "http://127.0.0.1:9696")
+NEUTRON_URL = testkit.NEUTRON_URL
 COURIER_BIN = REPO / ".venv/bin/courier"
 KURYR_VENV = Path("/opt/courier-bench/kuryr-venv")
 KURYR_VERSION = "18.0.0"

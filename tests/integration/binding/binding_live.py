@@ -21,6 +21,7 @@ from oslo_config import cfg
 
 from courier.binding.vif import VIF, device_names
 from courier.config.options import register_opts
+from tests import testkit
 
 PREFIX = "cbtest"
 
@@ -120,7 +121,7 @@ class Cleanup:
                     subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
 
 
-NEUTRON_URL = os.environ.get("COURIER_TEST_NEUTRON_URL", "http://127.0.0.1:9696")
+NEUTRON_URL = testkit.NEUTRON_URL
 
 
 def neutron_running() -> bool:

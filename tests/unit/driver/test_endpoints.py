@@ -405,6 +405,7 @@ def test_address_is_reusable_after_the_container_is_gone(docker: Dockerd, neutro
         ep = Dockerd.endpoint_request(net, c.endpoint_id)
         docker.ok("NetworkDriver.Leave", ep)
         docker.ok("NetworkDriver.DeleteEndpoint", ep)
+        assert not [p for p in neutron.ports.values() if p.device_owner == tags.DEVICE_OWNER]
 
 
 def test_endpoint_port_is_deleted_after_a_restart(docker: Dockerd, neutron: FakeNeutron) -> None:
