@@ -23,8 +23,7 @@ def _config_args(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from courier import config, metrics
-    from courier.api import server
+    from courier import config, metrics, server
     from courier.api.routes import Dispatcher, build_routes
     from courier.binding.manager import Binder
     from courier.driver.plugin import Plugin
@@ -46,6 +45,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                if conf.enable_ssl else None)
         servers.append(server.TCPPluginServer(host, port, dispatcher, conf.courier.max_request_bytes, tls))
         LOG.info("listening on %s%s", conf.kuryr_uri, " (TLS)" if tls else "")
+    if conf.cni.enabled:
+        from courier.cni.handlers import CniDispatcher
+
+        servers.append(server.UnixPluginServer(conf.cni.socket_path, CniDispatcher(plugin.attachments),
+                                               conf.courier.max_request_bytes))
+        LOG.info("CNI daemon on %s", conf.cni.socket_path)
     if conf.courier.metrics_listen:
         metrics.serve(conf.courier.metrics_listen)
         LOG.info("metrics on http://%s/metrics", conf.courier.metrics_listen)

@@ -213,14 +213,15 @@ class FakeNeutron:
 
     def add_subnet(self, network_id: str, cidr: str, *, gateway_ip: str | None = "auto", name: str = "",
                    subnetpool_id: str | None = None, tags: Iterable[str] = (),
-                   host_routes: Iterable[tuple[str, str]] = ()) -> nm.Subnet:
+                   host_routes: Iterable[tuple[str, str]] = (), dns_nameservers: Iterable[str] = ()) -> nm.Subnet:
         with self._lock:
             net = ipaddress.ip_network(cidr)
             gw = str(next(net.hosts())) if gateway_ip == "auto" else gateway_ip
             subnet = self._create_subnet(network_id, net, name=name, gateway_ip=gw, subnetpool_id=subnetpool_id,
                                          enable_dhcp=False, allocation_pools=None)
             routes = tuple((ipaddress.ip_network(d), ipaddress.ip_address(h)) for d, h in host_routes)
-            self.subnets[subnet.id] = dataclasses.replace(subnet, host_routes=routes)
+            self.subnets[subnet.id] = dataclasses.replace(subnet, host_routes=routes,
+                                                          dns_nameservers=tuple(dns_nameservers))
             return self._set_tags("subnets", subnet.id, tags, "seeding")
 
     def add_subnetpool(self, name: str, prefixes: Iterable[str], default_prefixlen: int, *,

@@ -158,6 +158,8 @@ def config_text(p: Plugin, upstream_port: int, pool_min: int, pool_batch: int) -
         endpoint = {p.proxy.url}
         [courier]
         driver_name = {p.driver}
+        [cni]
+        enabled = false
         """) + pool
 
 

@@ -89,6 +89,14 @@ courier_opts = [
 ]
 
 
+cni_opts = [
+    cfg.BoolOpt("enabled", default=True,
+                help="Serve the CNI front end (the courier-cni executable's daemon) next to the Docker plugin."),
+    cfg.StrOpt("socket_path", default="/run/courier/cni.sock",
+               help="Unix socket courier-cni calls (root only); a network config may name another (daemonSocket)."),
+]
+
+
 # Named after kuryr-kubernetes' [vif_pool] options, which operators of Kuryr pools already know.
 vif_pool_opts = [
     cfg.BoolOpt("enabled", default=True,
@@ -121,6 +129,7 @@ def register_core_opts(conf: cfg.ConfigOpts = CONF) -> None:
     conf.register_opts(binding_opts, group="binding")
     conf.register_opts(courier_opts, group="courier")
     conf.register_opts(vif_pool_opts, group="vif_pool")
+    conf.register_opts(cni_opts, group="cni")
 
 
 def register_opts(conf: cfg.ConfigOpts = CONF) -> None:

@@ -55,7 +55,7 @@ class Endpoints:
             fixed = [{"subnet_id": self._subnet_for(network, ip).id, "ip_address": ip} for ip in addresses]
             found = self._port_of_addresses(network, fixed, paired_by_mac=spec.interface_mac is not None)
             if found is not None:
-                port = self._claim(found, spec.endpoint_id, mac, addresses)
+                port = self._claim(found, spec, mac, addresses)
             else:
                 port = self._ports.create_for_endpoint(network.network.id, fixed, mac, spec.endpoint_id)
             if self._nesting is not None:
@@ -103,11 +103,12 @@ class Endpoints:
             raise InvalidRequest(f"address {ip} is in no subnet of Neutron network {network.network.id}")
         return subnet
 
-    def _claim(self, port: nm.Port, endpoint_id: str, mac: str | None, addresses: list[str]) -> nm.Port:
+    def _claim(self, port: nm.Port, spec: EndpointSpec, mac: str | None, addresses: list[str]) -> nm.Port:
         """The address's port serves the endpoint; one serving another endpoint (or device) is refused."""
+        endpoint_id = spec.endpoint_id
         if self._pools is not None and self._pools.taken(port.id):
             # whom a pooled port serves is in OVSDB, not in Neutron: the pool refuses another endpoint's port
-            claimed = self._pools.claim(port.id, endpoint_id)  # no Neutron call: described later
+            claimed = self._pools.claim(port.id, endpoint_id, spec.extra_tags)  # no Neutron call: described later
             if mac is None or mac == port.mac_address.lower():
                 return claimed
             port = self._pools.leave_pool(port.id) or claimed  # --mac-address: an ordinary port from here on
@@ -115,17 +116,18 @@ class Endpoints:
             _refuse_if_taken(port, endpoint_id, addresses)
             if self._nesting is not None:  # (pools are off when nested)
                 self._nesting.check(port)  # before the port is changed at all
-        return self._attach(port, endpoint_id, mac)
+        return self._attach(port, endpoint_id, mac, spec.extra_tags)
 
     def _pooled(self, ep: EndpointRecord) -> bool:
         return self._pools is not None and self._pools.taken(ep.port.id)
 
-    def _attach(self, port: nm.Port, endpoint_id: str, mac: str | None) -> nm.Port:
+    def _attach(self, port: nm.Port, endpoint_id: str, mac: str | None,
+                extra_tags: frozenset[str] = frozenset()) -> nm.Port:
         """Give the address's port the endpoint's identity: kuryr's endpoint tags, device_id (and name)."""
         attrs: dict[str, Any] = {"device_id": endpoint_id}
         if self._nesting is not None:  # e.g. a trunk subport must have no device_id
             attrs = self._nesting.port_attrs(attrs)
-        new_tags = frozenset(port.tags | set(tags.docker_id_tags(endpoint_id)))
+        new_tags = frozenset(port.tags | set(tags.docker_id_tags(endpoint_id)) | extra_tags)
         if self._pools is not None:  # an endpoint's port is never also an idle pooled one (after a restart)
             new_tags -= {self._pools.tag}
         if tags.EXISTING_PORT not in port.tags:  # the user's port keeps its name; ours get kuryr's name and tag

@@ -10,6 +10,10 @@ from courier.neutron import models as nm
 from courier.neutron import tags
 from courier.neutron.api import Neutron
 
+# A network key is a Docker network id, or this prefix + a Neutron network id: a network a front end names in
+# Neutron's terms (a CNI network config), not Docker's.
+NEUTRON_KEY = "neutron:"
+
 
 def parse_pool_id(pool_id: str) -> tuple[str, nm.IPNetwork | None]:
     """``<subnetpool id>`` (a pool of its own) or ``<subnetpool id>/<cidr>`` (a prefix of a shared pool)."""
@@ -28,6 +32,8 @@ class Lookup:
         cached = self._state.networks.get(docker_id)
         if cached:
             return cached
+        if docker_id.startswith(NEUTRON_KEY):
+            return self._neutron_network_by_id(docker_id[len(NEUTRON_KEY):])
         found = self._neutron.list_networks(tags=",".join(tags.docker_id_tags(docker_id)))
         if not found:
             return None
@@ -46,6 +52,33 @@ class Lookup:
         if record is None:
             raise NotFound(f"Docker network {docker_id[:12]} has no Neutron network (tags "
                            f"{tags.LOW_HALF}{docker_id[:32]}...); was it created with another driver?")
+        return record
+
+    def neutron_network(self, id_or_name: str) -> NetworkRecord:
+        """A network named the way Neutron names it (id, or a unique name), with its subnets; its key is
+        ``NEUTRON_KEY + id``. Never changed or deleted by Courier: it is the user's."""
+        known = self._state.network_names.get(id_or_name)
+        cached = self._state.networks.get(NEUTRON_KEY + (known or id_or_name))
+        if cached:
+            return cached
+        try:
+            record = self._neutron_network_by_id(id_or_name)
+        except NotFound:
+            found = self._neutron.list_networks(name=id_or_name)
+            if len(found) != 1:
+                raise NotFound(f"{'no' if not found else len(found)} Neutron networks have id or name "
+                               f"{id_or_name!r} (exactly one is needed)") from None
+            record = self._record(NEUTRON_KEY + found[0].id, found[0])
+            self._state.network_names[id_or_name] = found[0].id
+        return record
+
+    def _neutron_network_by_id(self, network_id: str) -> NetworkRecord:
+        return self._record(NEUTRON_KEY + network_id, self._neutron.get_network(network_id))
+
+    def _record(self, key: str, net: nm.Network) -> NetworkRecord:
+        record = NetworkRecord(docker_id=key, network=net, subnets=self._neutron.list_subnets(network_id=net.id),
+                               existing=True)
+        self._state.networks[key] = record
         return record
 
     def pool(self, pool_id: str) -> PoolRecord:
@@ -112,6 +145,9 @@ class Lookup:
         if not found:
             found = self._neutron.list_ports(network_id=network_id, device_id=endpoint_id)
         return found[0] if found else None
+
+    def ports_tagged(self, network_id: str, tag: str) -> list[nm.Port]:
+        return self._neutron.list_ports(network_id=network_id, tags=tag)
 
     def named_subnetpool(self, name: str, ip_version: int) -> nm.SubnetPool:
         cached = self._state.named_subnetpools.get(name)

@@ -26,6 +26,7 @@ class EndpointSpec:
     addresses: tuple[str, ...]  # plain or CIDR form, at most one per IP version
     interface_mac: str | None = None  # the MAC the caller gave the interface already (it must be the port's)
     wanted_mac: str | None = None  # a MAC asked for (Docker's --mac-address) when the interface has none yet
+    extra_tags: frozenset[str] = frozenset()  # Neutron tags the front end adds to the endpoint's (e.g. CNI's)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Wires one Courier core: Neutron client, cache, binder, warm pools, networks, endpoints and addresses.
 
-Front ends (the Docker adapter in courier.api) call ``networks``, ``endpoints`` and ``ipam``.
+Front ends call it: the Docker adapter (courier.api) ``networks``, ``endpoints`` and ``ipam``; the CNI one
+(courier.cni) ``attachments``, which runs the same steps in one call.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from oslo_config import cfg
 from courier.binding.manager import Binder
 from courier.config.options import binding_host_id
 from courier.driver import nested
+from courier.driver.attachments import Attachments
 from courier.driver.endpoints import Endpoints
 from courier.driver.ipam import Ipam
 from courier.driver.lookup import Lookup
@@ -31,6 +33,8 @@ class Plugin:
         self.endpoints = Endpoints(conf, neutron, self.state, lookup, ports, binder, self.nesting, self.pools)
         self.networks = Networks(conf, neutron, self.state, lookup, self.pools)
         self.ipam = Ipam(conf, neutron, self.state, lookup, ports, self.pools)
+        self.attachments = Attachments(self.state, lookup, ports, self.endpoints, binder, self.pools,
+                                       binding_host_id(conf))  # CNI
         self._binder = binder
 
     def start(self) -> None:

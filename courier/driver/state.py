@@ -133,7 +133,8 @@ class KeyedLocks:
 class State:
     def __init__(self) -> None:
         self.pools: dict[str, PoolRecord] = {}
-        self.networks: dict[str, NetworkRecord] = {}  # by Docker network id
+        self.networks: dict[str, NetworkRecord] = {}  # by Docker network id (or lookup.NEUTRON_KEY + Neutron id)
+        self.network_names: dict[str, str] = {}  # Neutron network name -> id, as front ends named them
         self.endpoints: dict[str, EndpointRecord] = {}
         self.ports_by_ip: dict[tuple[str, str], nm.Port] = {}  # (Neutron network id, address)
         self.ports_by_mac: dict[tuple[str, str], nm.Port] = {}  # (Neutron network id, MAC): dual stack

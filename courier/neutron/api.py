@@ -222,7 +222,8 @@ def _subnet(s: Any) -> nm.Subnet:
                    for r in (s.host_routes or ()))
     return nm.Subnet(id=s.id, network_id=s.network_id, cidr=ipaddress.ip_network(s.cidr),
                      gateway_ip=_ip(s.gateway_ip), subnetpool_id=s.subnet_pool_id, name=s.name or "",
-                     tags=frozenset(s.tags or ()), host_routes=routes)
+                     tags=frozenset(s.tags or ()), host_routes=routes,
+                     dns_nameservers=tuple(s.dns_nameservers or ()))
 
 
 def _subnetpool(p: Any) -> nm.SubnetPool:

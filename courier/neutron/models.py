@@ -32,6 +32,7 @@ class Subnet:
     name: str = ""
     tags: frozenset[str] = frozenset()
     host_routes: tuple[tuple[IPNetwork, IPAddress], ...] = ()
+    dns_nameservers: tuple[str, ...] = ()
 
     @property
     def ip_version(self) -> int:

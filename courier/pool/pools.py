@@ -215,8 +215,9 @@ class PortPools:
             return next((pid for pid, p in self._ports.items()
                          if p.address == address and p.port.fixed_ips[0].subnet_id == subnet_id), None)
 
-    def claim(self, port_id: str, endpoint_id: str) -> nm.Port:
-        """CreateEndpoint: the port serves ``endpoint_id``; Neutron hears of it later (``describe_delay``)."""
+    def claim(self, port_id: str, endpoint_id: str, extra_tags: frozenset[str] = frozenset()) -> nm.Port:
+        """CreateEndpoint: the port serves ``endpoint_id``; Neutron hears of it later (``describe_delay``), with
+        the endpoint's tags and ``extra_tags`` (e.g. a CNI attachment's)."""
         pooled = self._ports[port_id]
         with self._lock:
             if pooled.owner not in (RESERVED_OWNER, endpoint_id):  # OVSDB, not Neutron, says whom it serves
@@ -225,7 +226,8 @@ class PortPools:
             pooled.owner = endpoint_id
             if pooled.timer is not None:
                 pooled.timer.cancel()
-            pooled.timer = threading.Timer(self._opts.describe_delay, self._describe, (pooled, endpoint_id))
+            pooled.timer = threading.Timer(self._opts.describe_delay, self._describe,
+                                           (pooled, endpoint_id, extra_tags))
             pooled.timer.daemon = True
         self._label(pooled, endpoint_id)
         pooled.timer.start()
@@ -444,7 +446,7 @@ class PortPools:
             LOG.warning("warm pool: ports %s not ACTIVE after %.0f s; handed out anyway", sorted(waiting),
                         self.active_timeout)
 
-    def _describe(self, pooled: Pooled, endpoint_id: str) -> None:
+    def _describe(self, pooled: Pooled, endpoint_id: str, extra_tags: frozenset[str] = frozenset()) -> None:
         """Give a port a container kept the endpoint's identity, as on the cold path (kuryr's name and tags)."""
         with pooled.lock:
             if pooled.owner != endpoint_id or pooled.returning or self._stop.is_set():
@@ -453,7 +455,8 @@ class PortPools:
                 self._neutron.update_port(pooled.port.id, device_id=endpoint_id,
                                           name=tags.endpoint_port_name(endpoint_id))
                 self._neutron.set_port_tags(pooled.port.id, (pooled.port.tags - {self.tag})
-                                            | set(tags.docker_id_tags(endpoint_id)) | {tags.DEVICE_OWNER})
+                                            | set(tags.docker_id_tags(endpoint_id)) | {tags.DEVICE_OWNER}
+                                            | extra_tags)
                 pooled.described = True
             except Exception as exc:
                 pooled.described = True  # whatever landed is scrubbed on the way back

@@ -22,12 +22,15 @@ class Courier:
     """``courier serve`` in a subprocess, with its own kuryr.conf and log file."""
 
     def __init__(self, workdir: Path, driver_name: str = "kuryr", endpoint: str = stack.NEUTRON_URL,
-                 extra: str = ""):
+                 extra: str = "", cni_socket: str | None = None):
         self.driver_name = driver_name
         self.socket = f"{PLUGIN_DIR}/{driver_name}.sock"
         self.config = workdir / f"{driver_name}.conf"
         self.log = workdir / f"{driver_name}.log"
+        self.cni_socket = cni_socket  # the CNI front end only where a test uses it: Couriers never share one
+        cni = f"enabled = true\nsocket_path = {cni_socket}\n" if cni_socket else "enabled = false\n"
         self.config.write_text(
+            f"[cni]\n{cni}"
             "[neutron]\nauth_type = none\n"
             f"endpoint = {endpoint}\n"
             "[courier]\n"

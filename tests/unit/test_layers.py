@@ -1,4 +1,5 @@
-"""Dependencies between Courier's packages point one way: front ends -> driver -> pool -> neutron -> binding -> config.
+"""Dependencies between Courier's packages point one way: front ends (api, cni) -> driver -> pool -> neutron ->
+binding -> config.
 
 A front end (the Docker adapter in courier.api, a CNI one later) may use the core; the core never knows which
 front end calls it, so nothing below courier.api imports it.
@@ -12,7 +13,7 @@ from pathlib import Path
 import courier
 
 ROOT = Path(courier.__file__).parent
-BASE = {"exceptions", "metrics", "logcontext", "__version__"}  # leaf modules anyone may use
+BASE = {"exceptions", "metrics", "logcontext", "server", "__version__"}  # leaf modules anyone may use
 ALLOWED = {
     "config": set(),
     "binding": {"config"},
@@ -20,6 +21,7 @@ ALLOWED = {
     "pool": {"neutron", "binding", "config"},
     "driver": {"pool", "neutron", "binding", "config"},
     "api": {"driver", "config"},
+    "cni": {"driver", "binding", "config"},
     "ops": {"neutron", "binding", "config"},
 }
 # Imported inside a function, on purpose: config gathers the plug drivers' own options (as oslo's list_opts does).

@@ -17,12 +17,17 @@ import socket
 import socketserver
 import ssl
 import threading
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from courier.api.routes import Dispatcher
-
 LOG = logging.getLogger(__name__)
+
+
+class Dispatcher(Protocol):
+    """A front end's calls: the method (the request path) and body in, an HTTP status and JSON object out."""
+
+    def dispatch(self, method: str, body: bytes) -> tuple[int, dict[str, Any]]: ...
+
 
 CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
 # Docker's plugin client keeps idle connections for 90 s; closing ours later means Docker closes first.

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from courier.api import server
+from courier import server
 from courier.api.routes import Dispatcher
 from tests.fakes import FakeNeutron
 from tests.testkit import UnixHTTPConnection
