@@ -83,7 +83,10 @@ class Attachments:
         if self._pools is not None:
             self._pools.register(network.network, network.subnets)  # warm from now on (idempotent)
         with self._state.locks.hold(spec.attachment_id + "/attach"):  # endpoints' own lock is taken inside
-            existing = self._endpoint_or_none(network, spec.attachment_id)
+            existing = self._state.endpoints.get(spec.attachment_id)
+            if existing is None and netns.inspect(spec.netns, spec.ifname) is not None:
+                # the interface is there already: an ADD retried, maybe by a restarted daemon (Neutron knows)
+                existing = self._endpoint_or_none(network, spec.attachment_id)
             if existing is not None:
                 if self._in_place(existing.port, spec) and netns.inspect(spec.netns, spec.ifname) is not None:
                     return self._attached(existing.port, network)  # the runtime retried a finished ADD
