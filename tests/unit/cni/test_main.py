@@ -20,8 +20,8 @@ from courier.cni.handlers import CniDispatcher
 from courier.driver.plugin import Plugin
 from tests.fakes import FakeNeutron
 from tests.unit.driver.test_attachments import FakeNamespaces, _plugin
-from tests.unit.driver.test_attachments import binder as binder  # noqa: F401 - fixtures
-from tests.unit.driver.test_attachments import namespaces as namespaces  # noqa: F401
+from tests.unit.driver.test_attachments import binder as binder
+from tests.unit.driver.test_attachments import namespaces as namespaces
 
 CONTAINER = "c" * 64
 
@@ -76,7 +76,8 @@ def test_add_returns_a_spec_result_and_del_cleans_up(daemon: tuple[str, Plugin],
 
     assert code == 0, result
     assert result["cniVersion"] == version
-    assert result["interfaces"] == [{"name": "eth0", "mac": result["interfaces"][0]["mac"], "sandbox": "/run/netns/pod"}]
+    mac = result["interfaces"][0]["mac"]
+    assert result["interfaces"] == [{"name": "eth0", "mac": mac, "sandbox": "/run/netns/pod"}]
     assert [ip["address"].split("/")[1] for ip in result["ips"]] == ["24", "64"]
     assert all(ip["interface"] == 0 for ip in result["ips"])
     assert ("version" in result["ips"][0]) == (version == "0.4.0")
