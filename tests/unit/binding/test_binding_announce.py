@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import struct
@@ -48,7 +49,7 @@ def _switch(path: Path, seen: list[tuple[int, bytes]], error: bool = False) -> t
 
     def serve() -> None:
         conn, _ = server.accept()
-        with conn, server:
+        with conn, server, contextlib.suppress(OSError):  # the client hangs up after an error
             conn.sendall(struct.pack("!BBHI", 4, announce.OFPT_HELLO, 8, 99))
             while True:
                 header = conn.recv(8, socket.MSG_WAITALL)
