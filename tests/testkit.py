@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import socket
 import subprocess
 import time
@@ -111,3 +112,15 @@ def host_links() -> set[str]:
     """Names of the network devices in this namespace (veth peers without their @peer suffix)."""
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True)
     return {line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()}
+
+
+def metric(url: str, name: str, labels: str = "") -> float:
+    """One sample of a Prometheus /metrics page: ``name``'s value summed over the label sets containing
+    ``labels`` (e.g. ``'result="hit"'``; "" sums them all)."""
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", line)
+        if match and labels in (match.group(1) or ""):
+            total += float(match.group(2))
+    return total

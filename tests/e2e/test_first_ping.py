@@ -12,10 +12,8 @@ answered. The setup time (RequestAddress start to Join end) is reported; warm, i
 from __future__ import annotations
 
 import contextlib
-import re
 import statistics
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from tests import stack
 from tests.dockerd_replay import Dockerd, PluginClient, Sandbox
 from tests.e2e.reliability.conftest import RelCourier, no_leftovers, require_stack, unique
 from tests.faultproxy import FaultProxy, _free_port
+from tests.testkit import metric
 
 pytestmark = pytest.mark.e2e
 
@@ -38,17 +37,6 @@ SUBNETS = {"cold": "10.226.1.0/24", "warm": "10.226.2.0/24"}  # 10.226/16: nothi
 WARM_SETUP_P50 = 0.075  # s, issue 8's target (RequestAddress start to Join end)
 WARM_SETUP_P50_CI = 0.25  # s, what this test enforces: a shared 2-core CI runner is noisy, the bench measures
 POOL_READY_WAIT = 60.0  # s
-
-
-def metric(url: str, name: str, labels: str = "") -> float:
-    """One sample of Courier's /metrics ('' labels: the sum over all label sets)."""
-    text = urllib.request.urlopen(url, timeout=5).read().decode()
-    total = 0.0
-    for line in text.splitlines():
-        match = re.match(rf"{name}(\{{[^}}]*\}})? (\S+)$", line)
-        if match and labels in (match.group(1) or ""):
-            total += float(match.group(2))
-    return total
 
 
 @pytest.fixture(params=sorted(MODES))
