@@ -789,6 +789,7 @@ class FakeBinder:
         self.plugged: dict[str, str] = {}
         self.present: set[str] = set()
         self.resets: list[str] = []
+        self.announced: list[str] = []  # port ids whose addresses were announced (a bind announces too)
         self.prepluggable = True
 
     def bind(self, vif: VIF) -> str:
@@ -798,7 +799,11 @@ class FakeBinder:
         self.bound[vif.endpoint_id] = vif
         self.plugged[vif.port_id] = vif.endpoint_id
         self.present.add(vif.port_id)
+        self.announced.append(vif.port_id)
         return vif.container_ifname
+
+    def announce(self, vif: VIF) -> None:
+        self.announced.append(vif.port_id)
 
     def unbind(self, vif: VIF) -> None:
         self.unbind_calls.append(vif)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -128,3 +129,15 @@ def host_links(check: bool = True) -> set[str]:
     an ``ip`` that fails gives the names it printed (none), not CalledProcessError."""
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=check)
     return {line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines() if line.count(":") >= 2}
+
+
+def metric(url: str, name: str, labels: str = "") -> float:
+    """One sample of a Prometheus /metrics page: ``name``'s value summed over the label sets containing
+    ``labels`` (e.g. ``'result="hit"'``; "" sums them all)."""
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", line)
+        if match and labels in (match.group(1) or ""):
+            total += float(match.group(2))
+    return total

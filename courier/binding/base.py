@@ -82,6 +82,10 @@ class PlugDriver(abc.ABC):
     def label(self, vif: VIF, owner: str) -> None:  # noqa: B027 - optional hook, default no-op
         """Record on the host which endpoint (or pool state) ``vif`` serves, so a restarted Courier knows."""
 
+    def announce(self, vif: VIF) -> None:  # noqa: B027 - optional hook, default no-op
+        """Tell the network that ``vif``'s addresses are at its MAC now (gratuitous ARP, unsolicited NA), as if
+        the container sent it: neighbours drop what they cached for a previous holder of the addresses."""
+
     def owner_of(self, vif: VIF) -> str | None:
         """What ``label`` recorded for ``vif``; None when the plug is not there (or keeps no label)."""
         return None

@@ -67,6 +67,7 @@ class Binder:
                     wait_ready(timeout)
             else:
                 plug.plug(vif)
+        self._announce(plug, vif)
         LOG.info("Bound port %s (vif_type %s) to %s in %.3f s", vif.port_id, vif.vif_type, vif.host_ifname,
                  time.monotonic() - started)
         return src_name
@@ -100,6 +101,20 @@ class Binder:
         names = plug.remove_orphans(endpoint_id) if plug is not None else []
         if names:
             LOG.info("Removed %s left by endpoint %s", ", ".join(names), endpoint_id)
+
+    def announce(self, vif: VIF) -> None:
+        """Before a container gets a plugged interface: its addresses are announced at its MAC (gratuitous ARP,
+        unsolicited NA), so that no neighbour answers its first packets to a previous holder's MAC."""
+        plug = self._plug(vif.vif_type) if self._link.plugs else None
+        if plug is not None:
+            self._announce(plug, vif)
+
+    @staticmethod
+    def _announce(plug: PlugDriver, vif: VIF) -> None:
+        try:
+            plug.announce(vif)
+        except Exception as exc:  # the port forwards: at worst a stale neighbour entry delays its first packets
+            LOG.warning("Could not announce the addresses of port %s: %s", vif.port_id, exc)
 
     # --- the warm pool's view: what is plugged, for whom --------------------------------------------------------
 

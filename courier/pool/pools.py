@@ -239,10 +239,13 @@ class PortPools:
         if pooled is None:
             return None
         try:
-            return pooled.vif.container_ifname if self._binder.plugged_for(pooled.vif) is not None else None
+            if self._binder.plugged_for(pooled.vif) is None:
+                return None
         except CourierError as exc:
             LOG.warning("pooled port %s: cannot check its interface (%s); binding it again", port_id, exc)
             return None
+        self._binder.announce(pooled.vif)  # as a bind does: no neighbour keeps a previous holder's MAC
+        return pooled.vif.container_ifname
 
     def give_back(self, port_id: str) -> bool:
         """DeleteEndpoint (or ReleaseAddress without an endpoint): recycled in the background. False: not ours."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 
@@ -15,7 +16,7 @@ from oslo_config import cfg
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from courier.binding import netdev, ovsdb
+from courier.binding import announce, netdev, ovsdb
 from courier.binding.base import PlugDriver, WaitReady
 from courier.binding.errors import BindingError, PortNotReady
 from courier.binding.ovsdb import OVN_INSTALLED, InterfaceState
@@ -142,6 +143,27 @@ class OvsPlug(PlugDriver):
     def label(self, vif: VIF, owner: str) -> None:
         # vm-uuid carries the endpoint id (orphan clean-up and restarts find the endpoint's port by it)
         self._ovsdb().set_interface_external_ids(self.ovs_ifname(vif), **{"vm-uuid": owner})
+
+    def mgmt_socket(self, vif: VIF) -> str | None:
+        """The bridge's local OpenFlow management socket, next to a unix: OVSDB socket (ovs-vswitchd's rundir)."""
+        remote = str(self.conf.courier.ovsdb_connection)
+        if not remote.startswith("unix:"):
+            return None
+        return os.path.join(os.path.dirname(remote[len("unix:"):]), f"{self.bridge(vif)}.mgmt")
+
+    def announce(self, vif: VIF) -> None:
+        frames = announce.frames_for(vif.mac_address, [f.address.ip for f in vif.fixed_ips])
+        path = self.mgmt_socket(vif)
+        if not frames or path is None:
+            return
+        ifname = self.ovs_ifname(vif)
+        state = self._ovsdb().interface(ifname)
+        if state is None or not state.ofport or state.ofport < 0:
+            raise BindingError(f"cannot announce the addresses of port {vif.port_id}: {ifname} has no OpenFlow port")
+        try:
+            announce.inject(path, state.ofport, frames, timeout=self.conf.courier.ovsdb_timeout)
+        except (OSError, announce.OpenFlowError) as exc:
+            raise BindingError(f"cannot announce the addresses of port {vif.port_id} through {path}: {exc}") from exc
 
     def owner_of(self, vif: VIF) -> str | None:
         db = self._ovsdb()

@@ -104,6 +104,7 @@ def test_warm_container_lifecycle_makes_no_neutron_call(docker: Dockerd, neutron
     port = next(p for p in neutron.ports.values() if f"{p.fixed_ips[0].ip_address}/24" == c.address)
     assert c.mac == port.mac_address and c.join["InterfaceName"]["SrcName"] == f"t_c{port.id}"[:14]
     assert binder.plugged[port.id] == c.endpoint_id, "the endpoint is recorded on the host at once"
+    assert binder.announced[-1] == port.id, "Join announces the pooled port's address, as a bind does"
     docker.rm(c)
     settle(pools)
     assert neutron.total_calls == 0, dict(neutron.calls)
