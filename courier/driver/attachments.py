@@ -30,8 +30,8 @@ from courier.pool import PortPools
 
 LOG = logging.getLogger(__name__)
 
-CNI_TAG = "courier.cni"  # a port attached by the CNI front end (no Docker endpoint behind it)
-NETNS_TAG = "courier.cni.netns:"  # + the namespace's name: `courier gc` removes the port once that is gone
+CNI_TAG = tags.CNI_ATTACHMENT
+NETNS_TAG = tags.CNI_NETNS  # `courier gc` removes the port once that namespace is gone
 NETNS_DIRS = ("/run/netns", "/var/run/netns")
 
 

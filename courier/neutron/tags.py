@@ -19,6 +19,8 @@ IPAM_PORT_NAME = "kuryr-unbound-port"  # kuryr-libnetwork's name for ports its I
 ORIGINAL_MAC = "courier.orig-mac:"  # an adopted port's own MAC, restored when it is given back
 HOST = "courier.host:"  # + binding host id: the host whose Courier created the network (courier gc's scope)
 MAX_TAG_LEN = 60
+CNI_ATTACHMENT = "courier.cni"  # a port the CNI front end attached (no Docker endpoint behind it)
+CNI_NETNS = "courier.cni.netns:"  # + the name of its namespace under /run/netns: gone with it, the port is a leftover
 
 
 def docker_id_tags(docker_id: str) -> list[str]:

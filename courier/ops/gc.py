@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from courier.neutron import models as nm
@@ -50,6 +50,8 @@ class HostOps(Protocol):
     def remove_interface(self, iface: OvsInterface) -> None: ...
 
     def remove_veth(self, pair: VethPair) -> None: ...
+
+    def namespace_exists(self, name: str) -> bool: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +118,7 @@ def find_leftovers(neutron: Any, docker: DockerView, host: HostOps | None, host_
     networks = {n.id: n for n in neutron.list_networks()}
     docker_of = {n.id: tags.docker_id_from_tags(n.tags) for n in networks.values()}
     host_ports = neutron.list_ports(device_owner=tags.DEVICE_OWNER, **{"binding:host_id": host_id})
-    _ports(plan, host_ports, docker, docker_of, old_enough)
+    _ports(plan, host_ports, docker, docker_of, old_enough, host.namespace_exists if host is not None else None)
     if host is not None:
         interfaces = host.ovs_interfaces()
         _interfaces(plan, neutron, docker, interfaces)
@@ -139,9 +141,18 @@ def _age(created_at: str, now: datetime.datetime) -> float | None:
 
 
 def _ports(plan: Plan, ports: list[nm.Port], docker: DockerView, docker_of: dict[str, str | None],
-           old_enough: Any) -> None:
+           old_enough: Any, namespace_exists: Callable[[str], bool] | None) -> None:
     endpoints = docker.endpoints
     for port in ports:
+        if tags.CNI_ATTACHMENT in port.tags:  # a CNI attachment: its runtime, not Docker, knows it
+            namespace = next((t[len(tags.CNI_NETNS):] for t in port.tags if t.startswith(tags.CNI_NETNS)), None)
+            if namespace is None or namespace_exists is None or namespace_exists(namespace):
+                plan.kept.append(Kept("port", port.id, "a CNI attachment (its runtime's DEL or GC removes it)"))
+                continue
+            reason = f"a CNI attachment whose network namespace {namespace} is gone"
+            if old_enough(port, "port"):
+                plan.leftovers.append(Leftover("port", port.id, port.name, reason, port))
+            continue
         if tags.EXISTING_PORT in port.tags:
             if port.device_id and port.device_id not in endpoints:
                 plan.kept.append(Kept("port", port.id, "adopted pre-existing port (kuryr.port.existing): "
@@ -151,6 +162,10 @@ def _ports(plan: Plan, ports: list[nm.Port], docker: DockerView, docker_of: dict
             if port.device_id in endpoints:
                 continue
             reason = f"its endpoint {port.device_id[:12]} no longer exists in Docker"
+        elif any(t.startswith(POOL_TAG_PREFIX) for t in port.tags) and docker_of.get(port.network_id) is None:
+            plan.kept.append(Kept("port", port.id, "idle in the warm pool of a network Docker does not know "
+                                  "(CNI's)"))
+            continue
         elif any(t.startswith(POOL_TAG_PREFIX) for t in port.tags) and docker.has_network(
                 docker_of.get(port.network_id)):
             plan.kept.append(Kept("port", port.id, "idle in the warm pool of a Docker network that exists"))

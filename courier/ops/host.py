@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +92,11 @@ class LocalHost:
 
     def bridges(self) -> list[str]:
         return self.db().bridges()
+
+    @staticmethod
+    def namespace_exists(name: str) -> bool:
+        """A named network namespace (``ip netns``, CNI runtimes) of this host."""
+        return any(os.path.exists(os.path.join(d, name)) for d in ("/run/netns", "/var/run/netns"))
 
     def ovs_interfaces(self) -> list[OvsInterface]:
         return [OvsInterface.from_state(state) for state in self.db().interfaces()]

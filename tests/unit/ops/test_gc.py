@@ -26,6 +26,7 @@ class FakeHost:
     def __init__(self, interfaces: list[OvsInterface] = (), veths: list[VethPair] = ()):  # type: ignore[assignment]
         self.interfaces, self.veths = list(interfaces), list(veths)
         self.removed: list[str] = []
+        self.namespaces: set[str] = set()
 
     def ovs_interfaces(self) -> list[OvsInterface]:
         return self.interfaces
@@ -38,6 +39,9 @@ class FakeHost:
 
     def remove_veth(self, pair: VethPair) -> None:
         self.removed.append(pair.name)
+
+    def namespace_exists(self, name: str) -> bool:
+        return name in self.namespaces
 
 
 class World:
@@ -97,6 +101,23 @@ def test_port_whose_endpoint_docker_lost_is_a_leftover_and_live_ones_are_not(w: 
     assert leftover_ids(plan, "port") == {gone.id}
     assert live.id not in leftover_ids(plan, "port") and elsewhere.id not in leftover_ids(plan, "port")
     assert any(k.id == adopted.id and "adopted" in k.reason for k in plan.kept)
+
+
+def test_cni_attachments_go_only_with_their_namespace_and_cni_pools_stay(w: World) -> None:
+    net = w.neutron.add_network("pods")  # a user's network, no Docker tags: CNI's
+    w.host.namespaces.add("cni-live")
+    live = w.port(net, "10.9.9.0/24", device_id=docker_id(),
+                  extra_tags=(tags.CNI_ATTACHMENT, tags.CNI_NETNS + "cni-live"))
+    gone = w.port(net, "10.9.9.0/24", device_id=docker_id(),
+                  extra_tags=(tags.CNI_ATTACHMENT, tags.CNI_NETNS + "cni-gone"))
+    unnamed = w.port(net, "10.9.9.0/24", device_id=docker_id(), extra_tags=(tags.CNI_ATTACHMENT,))
+    idle = w.port(net, "10.9.9.0/24", extra_tags=("courier.pool:" + HOST,))
+
+    plan = w.plan()
+
+    assert leftover_ids(plan, "port") == {gone.id}
+    assert {live.id, unnamed.id, idle.id} <= {k.id for k in plan.kept}
+    assert gc.find_leftovers(w.neutron, w.view(), None, HOST, now=w.now()).ids("port") == set()  # host unknown
 
 
 def test_ipam_only_port_is_kept_while_docker_holds_its_address(w: World) -> None:
