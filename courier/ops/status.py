@@ -39,8 +39,13 @@ def collect(neutron: Any, docker: DockerView | None, interfaces: list[OvsInterfa
     for docker_id, net in by_docker_id.items():
         if docker_id not in docker_nets and mark in net.tags:
             entries.append((None, net))
+    all_ports = neutron.list_ports(device_owner=tags.DEVICE_OWNER)
+    listed = {net.id for _, net in entries if net is not None}
+    cni_networks = {p.network_id for p in all_ports if tags.CNI_ATTACHMENT in p.tags and p.host_id == host_id}
+    if cni_networks - listed:  # networks only CNI attachments use (no Docker network behind them)
+        entries += [(None, n) for n in neutron.list_networks() if n.id in cni_networks - listed]
     wanted = {net.id for _, net in entries if net is not None}
-    ports = [p for p in neutron.list_ports(device_owner=tags.DEVICE_OWNER) if p.network_id in wanted]
+    ports = [p for p in all_ports if p.network_id in wanted]
     ovs = {i.port_id: i for i in interfaces or [] if i.port_id}
     networks = [_network(neutron, dnet, net, ports, ovs, interfaces is not None, host_id, docker is not None)
                 for dnet, net in sorted(entries, key=lambda e: (e[0].name if e[0] else "~", e[1].id if e[1] else ""))]
@@ -69,7 +74,7 @@ def _network(neutron: Any, dnet: DockerNetwork | None, net: nm.Network | None, p
                              "gateway_ip": str(s.gateway_ip) if s.gateway_ip else None,
                              "subnetpool_id": s.subnetpool_id}
                             for s in sorted(neutron.list_subnets(network_id=net.id), key=lambda s: str(s.cidr))]
-        if dnet is None and docker_known:
+        if dnet is None and docker_known and tags.docker_id_from_tags(net.tags):
             fate = ("it is pre-existing: courier gc leaves it alone" if entry["neutron"]["existing"]
                     else "courier gc removes it")
             problems.append(f"Neutron network {net.id} ({net.name}) belongs to Docker network "
@@ -82,8 +87,13 @@ def _network(neutron: Any, dnet: DockerNetwork | None, net: nm.Network | None, p
             used.add(port.id)
         entry["endpoints"].append(_endpoint(ep, port, ovs, ovs_known, host_id, problems))
     entry["pool_ports"] = 0
+    entry["cni_attachments"] = []
     for port in mine:
         if port.id in used:
+            continue
+        if tags.CNI_ATTACHMENT in port.tags:  # a CNI runtime's container: its runtime knows it, not Docker
+            namespace = next((t[len(tags.CNI_NETNS):] for t in port.tags if t.startswith(tags.CNI_NETNS)), None)
+            entry["cni_attachments"].append({**_port(port, ovs.get(port.id)), "netns": namespace})
             continue
         if any(t.startswith("courier.pool:") for t in port.tags) and not port.device_id:
             entry["pool_ports"] += 1  # idle in the warm pool: ready for the next container, not a problem
@@ -194,6 +204,8 @@ def _print(doc: dict[str, Any]) -> None:
         rows = [["CONTAINER", "ENDPOINT", "PORT", "ADDRESSES", "STATUS", "VIF", "HOST", "OVS"]]
         for e in n["endpoints"]:
             rows.append([e["container"] or "-", e["endpoint_id"][:12], *_port_cells(e["port"], e["addresses"])])
+        for p in n.get("cni_attachments", []):
+            rows.append([f"cni:{p['netns'] or '?'}", p["device_id"][:12] or "-", *_port_cells(p, p["fixed_ips"])])
         for p in n["other_ports"]:
             rows.append(["(none)", p["device_id"][:12] or "-", *_port_cells(p, p["fixed_ips"])])
         if len(rows) > 1:

@@ -100,3 +100,18 @@ def test_snapshot_reads_endpoints_of_containers_and_of_endpoints_without_one() -
     assert view.endpoints[eid2].container_id == "" and view.endpoints[eid2].addresses == ("10.9.0.6",)
     assert view.holds_address(did, "10.9.0.6") and not view.holds_address(did, "10.9.0.7")
     assert view.holds_address(None, "fd00::5") and not view.holds_address(docker_id(), "10.9.0.5")
+
+
+def test_cni_attachments_are_listed_with_their_namespace_and_are_no_problem() -> None:
+    neutron = FakeNeutron(known_hosts=[HOST])
+    net = neutron.add_network("pods")
+    subnet = neutron.add_subnet(net.id, "10.9.7.0/24")
+    port = neutron.add_port(net.id, [{"subnet_id": subnet.id}], device_owner=tags.DEVICE_OWNER,
+                            device_id=docker_id(), tags=[tags.CNI_ATTACHMENT, tags.CNI_NETNS + "cni-1"],
+                            **{"binding:host_id": HOST})
+
+    doc = status.collect(neutron, DockerView("d", {}), ovs_for(port), HOST, "kuryr")
+
+    (entry,) = doc["networks"]
+    assert doc["problems"] == [] and entry["neutron"]["id"] == net.id
+    assert [(a["id"], a["netns"]) for a in entry["cni_attachments"]] == [(port.id, "cni-1")]
