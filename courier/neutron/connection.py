@@ -12,12 +12,14 @@ from urllib.parse import urlparse
 
 import openstack
 from keystoneauth1 import loading as ks_loading
+from keystoneauth1 import session as ks_session
 from oslo_config import cfg
 
 from courier import metrics
 from courier.exceptions import InvalidRequest
 
 LOG = logging.getLogger(__name__)
+MAX_CONNECTIONS = 32  # kept-alive connections to Neutron
 
 
 def connect(conf: cfg.ConfigOpts) -> openstack.connection.Connection:
@@ -53,6 +55,11 @@ def _count_calls(conn: openstack.connection.Connection) -> None:
             response.elapsed.total_seconds())
 
     requests_session.hooks.setdefault("response", []).append(on_response)
+    # Docker and CNI call in parallel (and the pools refill meanwhile): more than requests' 10 kept connections,
+    # or each extra call pays a new TCP connection.
+    for prefix in ("http://", "https://"):
+        requests_session.mount(prefix, ks_session.TCPKeepAliveAdapter(pool_connections=4,
+                                                                       pool_maxsize=MAX_CONNECTIONS))
 
 
 def _resource_of(url: str) -> str:

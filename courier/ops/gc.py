@@ -102,7 +102,7 @@ class Outcome:
 
 def find_leftovers(neutron: Any, docker: DockerView, host: HostOps | None, host_id: str, *,
                    min_age: float = DEFAULT_MIN_AGE, any_host: bool = False,
-                   now: datetime.datetime | None = None) -> Plan:
+                   now: datetime.datetime | None = None, drain_pools: bool = False) -> Plan:
     """What ``remove`` would remove; reads only. ``host`` None: Neutron only (no OVS or device checks)."""
     now = now or datetime.datetime.now(datetime.UTC)
     plan = Plan()
@@ -118,7 +118,8 @@ def find_leftovers(neutron: Any, docker: DockerView, host: HostOps | None, host_
     networks = {n.id: n for n in neutron.list_networks()}
     docker_of = {n.id: tags.docker_id_from_tags(n.tags) for n in networks.values()}
     host_ports = neutron.list_ports(device_owner=tags.DEVICE_OWNER, **{"binding:host_id": host_id})
-    _ports(plan, host_ports, docker, docker_of, old_enough, host.namespace_exists if host is not None else None)
+    _ports(plan, host_ports, docker, docker_of, old_enough, host.namespace_exists if host is not None else None,
+           drain_pools)
     if host is not None:
         interfaces = host.ovs_interfaces()
         _interfaces(plan, neutron, docker, interfaces)
@@ -141,9 +142,12 @@ def _age(created_at: str, now: datetime.datetime) -> float | None:
 
 
 def _ports(plan: Plan, ports: list[nm.Port], docker: DockerView, docker_of: dict[str, str | None],
-           old_enough: Any, namespace_exists: Callable[[str], bool] | None) -> None:
+           old_enough: Any, namespace_exists: Callable[[str], bool] | None, drain_pools: bool) -> None:
     endpoints = docker.endpoints
     for port in ports:
+        if drain_pools and not port.device_id and any(t.startswith(POOL_TAG_PREFIX) for t in port.tags):
+            plan.leftovers.append(Leftover("port", port.id, port.name, "idle in a warm pool (--drain-pools)", port))
+            continue
         if tags.CNI_ATTACHMENT in port.tags:  # a CNI attachment: its runtime, not Docker, knows it
             namespace = next((t[len(tags.CNI_NETNS):] for t in port.tags if t.startswith(tags.CNI_NETNS)), None)
             if namespace is None or namespace_exists is None or namespace_exists(namespace):
@@ -300,7 +304,9 @@ def _remove_one(item: Leftover, neutron: Any, host: HostOps | None) -> None:
 
 
 def reconcile(neutron: Any, docker: DockerView, host: HostOps | None, host_id: str, *, dry_run: bool = False,
-              min_age: float = DEFAULT_MIN_AGE, any_host: bool = False) -> tuple[Plan, list[Outcome]]:
+              min_age: float = DEFAULT_MIN_AGE, any_host: bool = False,
+              drain_pools: bool = False) -> tuple[Plan, list[Outcome]]:
     """Find the leftovers and, unless ``dry_run``, remove them."""
-    plan = find_leftovers(neutron, docker, host, host_id, min_age=min_age, any_host=any_host)
+    plan = find_leftovers(neutron, docker, host, host_id, min_age=min_age, any_host=any_host,
+                          drain_pools=drain_pools)
     return plan, [] if dry_run else remove(plan, neutron, host)

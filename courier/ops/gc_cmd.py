@@ -24,6 +24,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--any-host", action="store_true",
                    help="also networks without a host mark (made by kuryr-libnetwork or an older Courier); "
                         "only safe when this Docker daemon is the only one using the Neutron project")
+    p.add_argument("--drain-pools", action="store_true",
+                   help="also the idle ports of the warm pools (and their OVS interfaces): before removing a "
+                        "network by hand or Courier from the host. Run it with Courier stopped: a running Courier "
+                        "would hand out ports gc deletes")
     p.set_defaults(func=run)
 
 
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         host = None
     try:
         plan, outcomes = gc.reconcile(Neutron(connect(conf)), docker, host, host_id, dry_run=args.dry_run,
-                                      min_age=args.min_age, any_host=args.any_host)
+                                      min_age=args.min_age, any_host=args.any_host, drain_pools=args.drain_pools)
     finally:
         local.close()
     failed = [o for o in outcomes if not o.done]

@@ -118,6 +118,7 @@ def test_cni_attachments_go_only_with_their_namespace_and_cni_pools_stay(w: Worl
     assert leftover_ids(plan, "port") == {gone.id}
     assert {live.id, unnamed.id, idle.id} <= {k.id for k in plan.kept}
     assert gc.find_leftovers(w.neutron, w.view(), None, HOST, now=w.now()).ids("port") == set()  # host unknown
+    assert w.plan(drain_pools=True).ids("port") == {gone.id, idle.id}
 
 
 def test_ipam_only_port_is_kept_while_docker_holds_its_address(w: World) -> None:
