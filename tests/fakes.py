@@ -817,6 +817,9 @@ class FakeBinder:
         if vif.port_id in self.plugged:
             self.plugged[vif.port_id] = owner
 
+    def recorded_owner(self, vif: VIF) -> str | None:
+        return self.plugged.get(vif.port_id)
+
     def plugged_for(self, vif: VIF) -> str | None:
         return self.plugged.get(vif.port_id) if vif.port_id in self.present else None
 

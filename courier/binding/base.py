@@ -90,6 +90,11 @@ class PlugDriver(abc.ABC):
         """What ``label`` recorded for ``vif``; None when the plug is not there (or keeps no label)."""
         return None
 
+    def recorded_owner(self, vif: VIF) -> str | None:
+        """What ``label`` recorded for ``vif``, whatever state its interface is in (e.g. moved into a container);
+        None when nothing is recorded."""
+        return None
+
     def port_of_endpoint(self, endpoint_id: str) -> str | None:
         """The Neutron port id plugged for ``endpoint_id``, found on the host; None if unknown."""
         return None

@@ -130,6 +130,12 @@ class Binder:
             return None
         return plug.owner_of(vif)
 
+    def recorded_owner(self, vif: VIF) -> str | None:
+        """Whom the host says ``vif`` serves, also while its container end is in a container (``plugged_for``
+        is None then)."""
+        plug = self._plug(vif.vif_type) if self._link.plugs else None
+        return plug.recorded_owner(vif) if plug is not None else None
+
     def reset(self, vif: VIF) -> None:
         self._link.reset(vif)
 

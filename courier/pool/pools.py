@@ -247,13 +247,14 @@ class PortPools:
         self._binder.announce(pooled.vif)  # as a bind does: no neighbour keeps a previous holder's MAC
         return pooled.vif.container_ifname
 
-    def give_back(self, port_id: str) -> bool:
-        """DeleteEndpoint (or ReleaseAddress without an endpoint): recycled in the background. False: not ours."""
+    def give_back(self, port_id: str, only_from: str | None = None) -> bool:
+        """DeleteEndpoint (or ReleaseAddress without an endpoint): recycled in the background. False: not ours
+        (or, with ``only_from``, no longer held by that owner)."""
         if not self._known():
             return False
         with self._lock:
             pooled = self._ports.get(port_id)
-            if pooled is None:
+            if pooled is None or (only_from is not None and pooled.owner != only_from):
                 return False
             if pooled.owner == POOL_OWNER or pooled.returning:
                 return True
@@ -342,7 +343,7 @@ class PortPools:
             stale = [p for p in self._ports.values()
                      if p.owner == RESERVED_OWNER and not p.returning and now - p.since > RESERVED_GRACE]
         for pooled in stale:  # an address nobody claimed (a crash between RequestAddress and CreateEndpoint)
-            self.give_back(pooled.port.id)
+            self.give_back(pooled.port.id, only_from=RESERVED_OWNER)  # unless claimed since
         for network_id, pool in pools:
             if pool.network is None and not pool.closed:
                 self._fetch_network(network_id, pool)
@@ -548,7 +549,11 @@ class PortPools:
                             vif=vif_for(port, network, subnets, POOL_OWNER))
             described = _describes_an_endpoint(port, self.tag)
             pooled.described = described is not None
-            owner = self._binder.plugged_for(pooled.vif)
+            owner = self._binder.recorded_owner(pooled.vif)
+            if owner in (None, POOL_OWNER, RESERVED_OWNER):
+                # idle or reserved: only usable if its interface is still there and plugged
+                owner = self._binder.plugged_for(pooled.vif)
+            # else a container uses it: its interface is in the container, not on the host
             if owner == POOL_OWNER and described is not None:
                 owner = None  # idle here, but Neutron still names a container: scrub it first (recycle)
             with self._lock:

@@ -165,6 +165,10 @@ class OvsPlug(PlugDriver):
         except (OSError, announce.OpenFlowError) as exc:
             raise BindingError(f"cannot announce the addresses of port {vif.port_id} through {path}: {exc}") from exc
 
+    def recorded_owner(self, vif: VIF) -> str | None:
+        state = self._ovsdb().interface(self.ovs_ifname(vif))
+        return state.external_ids.get("vm-uuid") if state is not None else None
+
     def owner_of(self, vif: VIF) -> str | None:
         db = self._ovsdb()
         state = db.interface(self.ovs_ifname(vif))

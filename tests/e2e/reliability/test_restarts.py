@@ -71,11 +71,19 @@ class Killer(threading.Thread):
         self.join(timeout=90)
 
 
-@pytest.fixture
-def chaos(recording_proxy: FaultProxy, tmp_path: Path) -> Iterator[tuple[RelCourier, FaultProxy]]:
-    # Cold path here; the warm path after a SIGKILL is proven call by call in test_crash_retry.py (pool-on)
+POOL_MODES = {
+    "pool-off": "[vif_pool]\nenabled = false\n",
+    # the warm path (on by default): kills land while ports are taken, given back, recycled and refilled
+    "pool-on": "[vif_pool]\nenabled = true\nports_pool_min = 4\nports_pool_batch = 4\ndescribe_delay = 0.2\n",
+}
+
+
+@pytest.fixture(params=list(POOL_MODES))
+def chaos(recording_proxy: FaultProxy, tmp_path: Path,
+          request: pytest.FixtureRequest) -> Iterator[tuple[RelCourier, FaultProxy]]:
+    # the warm path's calls one by one after a SIGKILL: test_crash_retry.py (pool-on)
     server = RelCourier(tmp_path, unique("relk"), endpoint=recording_proxy.url, neutron_timeout=None,
-                        extra="[vif_pool]\nenabled = false\n")
+                        extra=POOL_MODES[request.param])
     server.start()
     try:
         yield server, recording_proxy
@@ -134,6 +142,17 @@ def _gc_mine(server: RelCourier, proxy: FaultProxy) -> list[str]:
     return [f"{o.leftover.kind} {o.leftover.id}: {o.leftover.reason}" for o in outcomes]
 
 
+def idle_pool_ports(ids: set[str]) -> set[str]:
+    """The warm pool's ready ports on the test's network: in use (by the pool), not leftovers; `docker network
+    rm` deletes them."""
+    found = set()
+    for net_id in ids:
+        for port in stack.neutron("GET", f"/ports?network_id={net_id}")["ports"]:
+            if any(t.startswith("courier.pool:") for t in port.get("tags", [])) and not port["device_id"]:
+                found.add(port["id"])
+    return found
+
+
 def test_sigkill_during_container_lifecycles(chaos: tuple[RelCourier, FaultProxy]) -> None:
     server, proxy = chaos
     rng = random.Random(SEED)
@@ -179,7 +198,7 @@ def test_sigkill_during_container_lifecycles(chaos: tuple[RelCourier, FaultProxy
                 if p["id"] in proxy.created["ports"]}
         assert len(keep) == len(survivors), f"survivors and their ports do not match: {ips} {keep}"
         keep_ports = set(keep)
-        keep |= network_ids(dk, network)
+        keep |= network_ids(dk, network) | idle_pool_ports(network_ids(dk, network))
 
         # everything else Courier made is gone once it has reconciled
         before = leftovers(proxy, keep)

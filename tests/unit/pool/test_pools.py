@@ -193,6 +193,40 @@ def test_restart_finds_idle_ports_again(docker: Dockerd, neutron: FakeNeutron, n
         again.close()
 
 
+def test_a_restart_leaves_running_containers_ports_alone(neutron: FakeNeutron, binder: FakeBinder) -> None:
+    """A running container's interface is in its sandbox, not on the host: OVSDB's label, not the link's
+    presence, says the port is in use (else a restart would recycle it under the container and hand its
+    address out again). Killed before the port was described in Neutron: it still has the pool's tag."""
+    conf = make_conf(vif_pool__enabled=True, vif_pool__ports_pool_min=3, vif_pool__ports_pool_batch=2,
+                     vif_pool__describe_delay=60.0, vif_pool__ports_pool_max=4)
+    docker = Dockerd(neutron, binder, conf)
+    docker.plugin.pools.active_timeout = 0
+    net = docker.network_create("10.96.0.0/24")
+    fill(docker)
+    running = start(docker, net)
+    port_id = next(pid for pid, p in docker.plugin.pools._ports.items() if p.address == running.address.split("/")[0])
+    binder.present.discard(port_id)  # Docker moved the container end into the sandbox
+    again = restarted(docker, neutron)
+    try:
+        again.plugin.pools._recover()
+        settle(again.plugin.pools)
+        assert again.plugin.pools.taken(port_id) and port_id not in binder.unbind_calls
+        others = [start(again, net) for _ in range(3)]
+        assert running.address not in {c.address for c in others}
+        assert not [v for v in binder.unbind_calls if v.port_id == port_id]
+    finally:
+        again.close()
+
+
+def test_a_stale_reservation_claimed_meanwhile_is_not_given_back(docker: Dockerd, net: Network) -> None:
+    pools = fill(docker)
+    address = docker.ok("IpamDriver.RequestAddress", request(net.v4[0].pool_id))["Address"].split("/")[0]
+    pooled = next(p for p in pools._ports.values() if p.address == address)
+    pools.claim(pooled.port.id, docker_id())  # CreateEndpoint won the race with the stale-reservation sweep
+    assert not pools.give_back(pooled.port.id, only_from="courier-reserved")
+    assert pools.taken(pooled.port.id)
+
+
 def test_dual_stack_networks_take_the_cold_path_and_get_one_port(docker: Dockerd, neutron: FakeNeutron) -> None:
     net = docker.network_create("10.95.0.0/24", v6=("fd00:95::/64",))
     fill(docker)
