@@ -239,9 +239,12 @@ class FaultProxy:
         collection = urlparse(path).path.rstrip("/").split("/")[-1]
         with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
             if method == "POST" and status < 300 and collection in _COLLECTIONS:
-                created = json.loads(data)[_COLLECTIONS[collection]]
+                reply = json.loads(data)
+                # one resource, or a bulk create's list (the warm pools make ports that way)
+                bulk = reply.get(collection)
+                made = bulk if isinstance(bulk, list) else [reply[_COLLECTIONS[collection]]]
                 with self._lock:
-                    self.created[collection].add(created["id"])
+                    self.created[collection].update(r["id"] for r in made)
             if method == "PUT" and "/ports/" in path and body:
                 device_id = json.loads(body)["port"].get("device_id")
                 if device_id:
