@@ -38,6 +38,7 @@ LOG = logging.getLogger(__name__)
 
 POOL_OWNER = "courier-pool"
 RESERVED_OWNER = "courier-reserved"
+RETURN_WAIT = 1.0  # seconds a start waits for a port being recycled rather than take the cold path
 RESERVED_GRACE = 60.0  # seconds a reservation found at start may still be claimed (dockerd retries for 30 s)
 READY_TIMEOUT = 20.0  # seconds a new batch may take to go ACTIVE in Neutron
 RECOVERY_WAIT = 15.0  # seconds a call waits for the ports of a previous run to be known (then: as if none)
@@ -183,8 +184,11 @@ class PortPools:
                     if chosen is not None:
                         pool.ready.remove(chosen)
                 else:
-                    deadline = time.monotonic() + (wait if patient else 0)
-                    while not pool.ready and pool.building and time.monotonic() < deadline:
+                    # a port on its way back (recycled in ~10 ms: a burst of starts and stops) is worth waiting
+                    # for; a cold port costs a Neutron round trip and OVN's binding
+                    deadline = time.monotonic() + (wait if patient else RETURN_WAIT)
+                    while not pool.ready and time.monotonic() < deadline and (
+                            (patient and pool.building) or self._returning_to(subnet.network_id)):
                         self._back.wait(deadline - time.monotonic())
                     chosen = pool.ready.popleft() if pool.ready else None
             if chosen is not None:
@@ -197,6 +201,10 @@ class PortPools:
         self._label(chosen, RESERVED_OWNER)
         metrics.POOL_TAKES.labels(result="hit").inc()
         return chosen.port
+
+    def _returning_to(self, network_id: str) -> bool:
+        """A port of the network is being recycled (called with the lock held)."""
+        return any(p.returning and p.port.network_id == network_id for p in self._ports.values())
 
     def holds(self, port_id: str) -> bool:
         """The port is the pools' (ready, taken or on its way back): never delete it elsewhere."""
