@@ -295,8 +295,9 @@ class PortPools:
             pool.closed = True
             idle = list(pool.ready)
             pool.ready.clear()
-        for pooled in idle:
-            self._delete(pooled)
+        if idle:  # in parallel: DeleteNetwork waits for them, and each is a Neutron round trip
+            with ThreadPoolExecutor(max_workers=min(8, len(idle)), thread_name_prefix="pool-drain") as deleting:
+                list(deleting.map(self._delete, idle))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
