@@ -215,16 +215,19 @@ def pool_supported() -> bool:
 
 
 def pool_count(cidr: ipaddress.IPv4Network) -> int | None:
-    """Idle pool ports (a tag starting with courier.pool) on the Neutron network whose subnet is ``cidr``."""
+    """Ready pool ports on the Neutron network whose subnet is ``cidr``: a tag starting with courier.pool, no
+    device, and ACTIVE (Courier marks a made port ready once it is plugged, ``ovn-installed`` and ACTIVE; a port
+    only tagged so far would be counted before the pool can hand it out)."""
     st, body = neutron("GET", f"/v2.0/subnets?cidr={cidr}&fields=network_id", timeout=10)
     nets = {s["network_id"] for s in body.get("subnets", [])} if st == 200 else set()
     if not nets:
         return None
     n = 0
     for nid in nets:
-        st, body = neutron("GET", f"/v2.0/ports?network_id={nid}&fields=id&fields=tags", timeout=10)
-        n += sum(1 for q in body.get("ports", []) if st == 200
-                 and any(str(t).startswith(POOL_TAG) for t in q.get("tags") or []))
+        st, body = neutron("GET", f"/v2.0/ports?network_id={nid}&fields=id&fields=tags&fields=status"
+                                  "&fields=device_id", timeout=10)
+        n += sum(1 for q in body.get("ports", []) if st == 200 and q.get("status") == "ACTIVE"
+                 and not q.get("device_id") and any(str(t).startswith(POOL_TAG) for t in q.get("tags") or []))
     return n
 
 
@@ -251,6 +254,7 @@ def wait_pool(p: Plugin, which: str, want: int, limit: float = 60.0, since: floa
         except OSError:
             count = None
         if count is not None and count >= want:
+            time.sleep(0.5)  # ACTIVE in Neutron, then Courier's own check of it (its poll interval)
             break
         waited = time.monotonic() - t0
         if waited > limit:
