@@ -4,7 +4,10 @@ Courier touches only its own host's ports, security groups hold across hosts."""
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -53,6 +56,15 @@ def _port(address: str) -> dict:
     return ports[0]
 
 
+def _active_port(address: str, timeout: float = 15) -> dict:
+    """The port of ``address`` once Neutron reports it ACTIVE (OVN's port-up event reaches Neutron a little
+    after the data path forwards, which is what Join waits for)."""
+    deadline = time.monotonic() + timeout
+    while (port := _port(address))["status"] != "ACTIVE" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return port
+
+
 def test_both_chassis_registered(hosts: TwoHosts) -> None:
     agents = stack.neutron("GET", "/agents?agent_type=OVN%20Controller%20agent")["agents"]
     assert {socket.gethostname(), hosts.courier2.host.name} <= {a["host"] for a in agents}, agents
@@ -68,10 +80,12 @@ def test_containers_on_two_hosts_ping_and_talk_tcp_v4_v6(hosts: TwoHosts) -> Non
     server_ip, client_ip = hosts.a.ip(server, on_a), hosts.b.ip(client, on_b)
     server_v6, client_v6 = hosts.a.ip(server, on_a, v6=True), hosts.b.ip(client, on_b, v6=True)
     for address, host_id in ((server_ip, socket.gethostname()), (client_ip, hosts.courier2.host.name)):
-        port = _port(address)
+        port = _active_port(address)
         assert port["binding:host_id"] == host_id and port["status"] == "ACTIVE", port
         assert len(port["fixed_ips"]) == 2, "one port carries both families"
     _ping(hosts.b, client, server_ip)
+    rtt = hosts.b.exec(client, "ping", "-c", "10", "-i", "0.2", server_ip).stdout
+    print("ping B -> A over Geneve:", re.findall(r"min/avg/max = \S+", rtt))
     _ping(hosts.a, server, client_ip)
     _ping(hosts.b, client, server_v6, v6=True)
     _ping(hosts.a, server, client_v6, v6=True)
@@ -116,7 +130,7 @@ def test_each_courier_touches_only_its_own_host(hosts: TwoHosts) -> None:
     hosts.b.cleanup()
     _ping(hosts.a, a1, ips["a2"])
     assert stack.neutron("GET", f"/networks/{net['id']}")["network"]["id"] == net["id"]
-    assert all(_port(ips[n])["status"] == "ACTIVE" for n in ("a1", "a2"))
+    assert all(_active_port(ips[n])["status"] == "ACTIVE" for n in ("a1", "a2"))
 
 
 def test_security_groups_hold_across_hosts(hosts: TwoHosts) -> None:
@@ -148,3 +162,19 @@ def test_security_groups_hold_across_hosts(hosts: TwoHosts) -> None:
         hosts.a.cleanup()
         for group in groups:
             stack.neutron("DELETE", f"/security-groups/{group['id']}")
+
+
+def test_network_removed_on_creating_host_keeps_other_host_working(hosts: TwoHosts) -> None:
+    on_a, on_b, net = _shared_network(hosts, "10.232.4.0/24")
+    hosts.a.run("--net", on_a)
+    b1, b2 = hosts.b.run("--net", on_b), hosts.b.run("--net", on_b)
+    hosts.a.cleanup()  # host A's container and Docker network go; host B's containers still use the network
+    _ping(hosts.b, b1, hosts.b.ip(b2, on_b))
+    assert all(_active_port(hosts.b.ip(c, on_b))["status"] == "ACTIVE" for c in (b1, b2))
+    hosts.b.cleanup()
+    # the Neutron network host A made outlived its Docker network while host B used it: A's gc removes it now
+    gc_a = subprocess.run([sys.executable, "-m", "courier.cli", "gc", "--config-file", str(hosts.courier1.config),
+                           "--docker-host", stack.DOCKER_HOST, "--min-age", "0", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert gc_a.returncode == 0, gc_a.stdout + gc_a.stderr
+    assert not stack.neutron("GET", f"/networks?id={net['id']}")["networks"]
