@@ -87,12 +87,16 @@ class Networks:
             if opts.shared is not None and opts.shared != existing.shared:
                 raise InvalidRequest(f"neutron.net.shared={opts.shared} but network {existing.id} has shared="
                                      f"{existing.shared}")
-            if any(t.startswith(tags.LOW_HALF) for t in existing.tags):
+            me = binding_host_id(self._conf)
+            users = tags.host_marks(existing.tags)
+            # One Docker network per Neutron network on a host; another host's Docker network may share it (each
+            # host's containers get their own ports). Unmarked (kuryr-libnetwork, older Courier): host unknown.
+            if any(t.startswith(tags.LOW_HALF) for t in existing.tags) and (not users or me in users):
                 raise Conflict(f"Neutron network {existing.id} already backs Docker network "
-                               f"{tags.docker_id_from_tags(existing.tags)}")
+                               f"{tags.docker_id_from_tags(existing.tags)} on this host")
             network = existing
             self._neutron.set_network_tags(network.id, network.tags | docker_tags
-                                           | {tags.existing_network_tag(docker_id)})
+                                           | {tags.existing_network_tag(docker_id), tags.host_tag(me)})
             undo.append(lambda: self._neutron.set_network_tags(network.id, existing.tags))
             subnets_there = self._neutron.list_subnets(network_id=network.id)
         else:
@@ -195,8 +199,10 @@ class Networks:
                     if docker_tags <= subnet.tags:
                         self._delete_subnet(subnet)
                 current = self._neutron.get_network(record.network.id)
+                # this host's marks go (a host uses a network once: the mark was not there before it)
+                mine = {tags.existing_network_tag(docker_id), tags.host_tag(binding_host_id(self._conf))}
                 self._neutron.set_network_tags(current.id, {t for t in current.tags if t not in docker_tags
-                                                            and t != tags.existing_network_tag(docker_id)})
+                                                            and t not in mine})
             else:
                 self._delete_network(record.network.id)
             for subnet in record.subnets:
@@ -227,8 +233,11 @@ class Networks:
 
     def _delete_leftover_ports(self, network_id: str) -> None:
         """Ports Courier made that Docker never released (it crashed in between) would block the delete."""
+        # Only this host's: another host's containers on a network shared across hosts keep their ports (the
+        # delete then fails with Conflict, and this host's `courier gc` removes the network once they are gone).
+        me = binding_host_id(self._conf)
         for port in self._neutron.list_ports(network_id=network_id, device_owner=tags.DEVICE_OWNER):
-            if tags.EXISTING_PORT not in port.tags:
+            if tags.EXISTING_PORT not in port.tags and port.host_id in (me, ""):
                 LOG.warning("deleting leftover port %s on network %s", port.id, network_id)
                 if self._pools is not None:  # its interface on this host goes too (a pooled or crashed one)
                     self._pools.remove(port)

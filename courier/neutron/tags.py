@@ -39,6 +39,20 @@ def existing_network_tag(docker_id: str) -> str:
     return EXISTING_NETWORK + docker_id[:12]
 
 
+def docker_ids_from_tags(tags: frozenset[str] | set[str]) -> list[str]:
+    """Every Docker network id the tags may carry. A network shared by Docker networks of several hosts has
+    several halves of each kind, which tags cannot pair: every pairing is a candidate (the wrong ones match no
+    Docker network)."""
+    lows = sorted(t[len(LOW_HALF):] for t in tags if t.startswith(LOW_HALF))
+    highs = sorted(t[len(HIGH_HALF):] for t in tags if t.startswith(HIGH_HALF)) or [""]
+    return [low + high for low in lows for high in highs]
+
+
+def host_marks(tags: frozenset[str] | set[str]) -> set[str]:
+    """The binding hosts whose Courier created the network or uses it as an existing network."""
+    return {t[len(HOST):] for t in tags if t.startswith(HOST)}
+
+
 def docker_id_from_tags(tags: frozenset[str] | set[str]) -> str | None:
     low = next((t[len(LOW_HALF):] for t in tags if t.startswith(LOW_HALF)), None)
     high = next((t[len(HIGH_HALF):] for t in tags if t.startswith(HIGH_HALF)), "")

@@ -116,7 +116,7 @@ def find_leftovers(neutron: Any, docker: DockerView, host: HostOps | None, host_
         return True
 
     networks = {n.id: n for n in neutron.list_networks()}
-    docker_of = {n.id: tags.docker_id_from_tags(n.tags) for n in networks.values()}
+    docker_of = {n.id: _local_docker_id(n, docker) for n in networks.values()}
     host_ports = neutron.list_ports(device_owner=tags.DEVICE_OWNER, **{"binding:host_id": host_id})
     _ports(plan, host_ports, docker, docker_of, old_enough, host.namespace_exists if host is not None else None,
            drain_pools)
@@ -127,6 +127,13 @@ def find_leftovers(neutron: Any, docker: DockerView, host: HostOps | None, host_
     _networks(plan, neutron, docker, networks.values(), host_id, any_host, old_enough)
     _subnetpools(plan, neutron, old_enough)
     return plan
+
+
+def _local_docker_id(net: nm.Network, docker: DockerView) -> str | None:
+    """The Docker network of this host that ``net`` backs (on a network shared across hosts: the one this
+    Docker daemon has), else the one its tags name."""
+    candidates = tags.docker_ids_from_tags(net.tags)
+    return next((c for c in candidates if c in docker.networks), tags.docker_id_from_tags(net.tags))
 
 
 def _age(created_at: str, now: datetime.datetime) -> float | None:
@@ -217,9 +224,14 @@ def _networks(plan: Plan, neutron: Any, docker: DockerView, networks: Iterable[n
     mark = tags.host_tag(host_id)
     doomed_ports = plan.ids("port")
     for net in networks:
-        docker_id = tags.docker_id_from_tags(net.tags)
-        if docker_id is None or docker_id in docker.networks:
+        candidates = tags.docker_ids_from_tags(net.tags)
+        if not candidates or any(c in docker.networks for c in candidates):
             continue
+        if sum(t.startswith(tags.LOW_HALF) for t in net.tags) > 1:
+            plan.kept.append(Kept("network", net.id, "shared by Docker networks of several hosts: each host's "
+                                  "DeleteNetwork takes its own mark off"))
+            continue
+        docker_id = candidates[0]
         marks = {t for t in net.tags if t.startswith(tags.HOST)}
         if marks and mark not in marks:
             continue  # another host's network: its own gc decides

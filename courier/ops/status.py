@@ -27,8 +27,7 @@ def collect(neutron: Any, docker: DockerView | None, interfaces: list[OvsInterfa
     mark = tags.host_tag(host_id)
     by_docker_id: dict[str, nm.Network] = {}
     for net in neutron.list_networks():
-        docker_id = tags.docker_id_from_tags(net.tags)
-        if docker_id:
+        for docker_id in tags.docker_ids_from_tags(net.tags):  # several on a network shared across hosts
             by_docker_id[docker_id] = net
     docker_nets = docker.networks if docker else {}
     entries: list[tuple[DockerNetwork | None, nm.Network | None]] = []
@@ -37,7 +36,7 @@ def collect(neutron: Any, docker: DockerView | None, interfaces: list[OvsInterfa
         if net is not None or dnet.driver == driver_name:
             entries.append((dnet, net))
     for docker_id, net in by_docker_id.items():
-        if docker_id not in docker_nets and mark in net.tags:
+        if docker_id not in docker_nets and mark in net.tags and all(n is not net for _, n in entries):
             entries.append((None, net))
     all_ports = neutron.list_ports(device_owner=tags.DEVICE_OWNER)
     listed = {net.id for _, net in entries if net is not None}
@@ -79,7 +78,10 @@ def _network(neutron: Any, dnet: DockerNetwork | None, net: nm.Network | None, p
                     else "courier gc removes it")
             problems.append(f"Neutron network {net.id} ({net.name}) belongs to Docker network "
                             f"{tags.docker_id_from_tags(net.tags)} that Docker no longer has: {fate}")
-    mine = [p for p in ports if net is not None and p.network_id == net.id]
+    on_net = [p for p in ports if net is not None and p.network_id == net.id]
+    # a network shared across hosts: other hosts' ports are their Courier's business (counted, never listed)
+    mine = [p for p in on_net if p.host_id in (host_id, "")]
+    entry["other_hosts_ports"] = len(on_net) - len(mine)
     used: set[str] = set()
     for ep in (dnet.endpoints if dnet else ()):
         port = _port_of(ep, mine)

@@ -202,8 +202,10 @@ def test_existing_network_is_used_and_left_in_place(docker: Dockerd, neutron: Fa
     net = docker.network_create("10.50.0.0/24", options={"neutron.net.uuid": network.id})
     assert set(neutron.networks) == {network.id}
     assert set(neutron.subnets) == {subnet.id}
+    marks = {t for t in neutron.networks[network.id].tags if t.startswith(tags.HOST)}
+    assert len(marks) == 1, "this host uses it (another host's Docker network may share it)"
     assert {"user", tags.existing_network_tag(net.network_id), *tags.docker_id_tags(net.network_id)} == \
-        neutron.networks[network.id].tags
+        neutron.networks[network.id].tags - marks
     c = docker.run(net)
     assert c.address == "10.50.0.2/24"
     assert c.join["StaticRoutes"] == [{"Destination": "10.60.0.0/16", "RouteType": 0, "NextHop": "10.50.0.254"}]
@@ -258,6 +260,46 @@ def test_existing_network_backing_another_docker_network_is_refused(docker: Dock
                                    Dockerd.create_network_request(other, {"neutron.net.uuid": network.id}))
     assert status == 409 and "already backs Docker network" in message
     assert neutron.snapshot() == before
+
+
+def _other_hosts_network(neutron: FakeNeutron) -> tuple[nm.Network, str]:
+    """A network another host's Courier made for its Docker network (its tags and host mark), with a subnet."""
+    theirs = docker_id()
+    net = neutron.add_network("kuryr-net-theirs", tags=[*tags.docker_id_tags(theirs), tags.host_tag("host-b")])
+    neutron.add_subnet(net.id, "10.52.0.0/24")
+    return net, theirs
+
+
+def test_network_of_another_hosts_docker_network_is_shared(docker: Dockerd, neutron: FakeNeutron) -> None:
+    network, _ = _other_hosts_network(neutron)
+    their_tags = neutron.networks[network.id].tags
+    net = docker.network_create("10.52.0.0/24", options={"neutron.net.uuid": network.id})
+    assert {*their_tags, *tags.docker_id_tags(net.network_id), tags.host_tag(HOST)} <= neutron.networks[network.id].tags
+    theirs_port = neutron.add_port(network.id, [{"ip_address": "10.52.0.50"}], device_owner=tags.DEVICE_OWNER,
+                                   device_id="their-endpoint", **{"binding:host_id": "host-b"})
+    docker.rm(docker.run(net))
+    docker.network_rm(net)
+    assert neutron.networks[network.id].tags == their_tags, "only this host's marks go"
+    assert theirs_port.id in neutron.ports, "another host's container keeps its port"
+
+
+def test_second_docker_network_of_this_host_on_a_shared_network_is_refused(docker: Dockerd,
+                                                                          neutron: FakeNeutron) -> None:
+    network, _ = _other_hosts_network(neutron)
+    docker.network_create("10.52.0.0/24", options={"neutron.net.uuid": network.id})
+    other = Network(docker_id(), [docker.allocate_pool("10.53.0.0/24")], [])
+    status, message = docker.fails("NetworkDriver.CreateNetwork",
+                                   Dockerd.create_network_request(other, {"neutron.net.uuid": network.id}))
+    assert status == 409 and "on this host" in message
+
+
+def test_network_rm_never_deletes_another_hosts_ports(docker: Dockerd, neutron: FakeNeutron) -> None:
+    net = docker.network_create("10.99.0.0/24")
+    network = backing(neutron, net)
+    theirs = neutron.add_port(network.id, [{"ip_address": "10.99.0.50"}], device_owner=tags.DEVICE_OWNER,
+                              device_id="their-endpoint", **{"binding:host_id": "host-b"})
+    docker.call("NetworkDriver.DeleteNetwork", {"NetworkID": net.network_id})  # in use on host B: Neutron refuses
+    assert theirs.id in neutron.ports and network.id in neutron.networks
 
 
 @pytest.mark.parametrize("options", [{"neutron.net.uuid": "00000000-0000-0000-0000-00000000beef"},

@@ -20,3 +20,12 @@ def test_names_match_kuryr_libnetwork() -> None:
     assert tags.subnet_name("10.0.0.0/24") == "kuryr-subnet-10.0.0.0/24"
     assert tags.subnetpool_name("10.0.0.0/24") == "kuryrPool-10.0.0.0/24"
     assert tags.existing_network_tag(DOCKER_ID) == "kuryr.net.existing:574b19b7f738"
+
+
+def test_docker_ids_of_a_network_shared_by_two_hosts() -> None:
+    a, b = "a" * 64, "b" * 64
+    assert tags.docker_ids_from_tags(set(tags.docker_id_tags(a))) == [a]
+    candidates = tags.docker_ids_from_tags({*tags.docker_id_tags(a), *tags.docker_id_tags(b)})
+    assert {a, b} <= set(candidates) and len(candidates) == 4
+    assert tags.docker_ids_from_tags({"user"}) == []
+    assert tags.host_marks({tags.host_tag("h1"), tags.host_tag("h2"), "x"}) == {"h1", "h2"}

@@ -245,3 +245,22 @@ def test_dry_run_removes_nothing_and_one_failure_does_not_stop_the_rest(w: World
     outcomes = gc.remove(plan, w.neutron, w.host)
     assert [(o.leftover.kind, o.done) for o in outcomes] == [("port", False), ("network", False),
                                                              ("subnetpool", True)]
+
+
+def test_network_shared_with_another_hosts_docker_network_is_kept_and_its_ports_judged_locally(w: World) -> None:
+    """Host A made the network; host B's Docker network uses it too (B's tags and mark on it)."""
+    theirs = docker_id()
+    ours_ep = docker_id()
+    ours, net = w.network(in_docker=True, extra=(*tags.docker_id_tags(theirs), tags.host_tag("host-b")),
+                          endpoints=(DockerEndpoint(ours_ep, "n", "c1", "cid", "", ("10.9.8.5",)),))
+    w.port(net, "10.9.8.0/24", device_id=ours_ep)  # in use here
+    w.port(net, "10.9.8.0/24", extra_tags=("courier.pool:x",))  # idle in this host's pool of a live network
+    w.port(net, "10.9.8.0/24", device_id=docker_id(), host="host-b")  # host B's: never judged here
+
+    plan = w.plan()
+    assert leftover_ids(plan, "port") == set() and leftover_ids(plan, "network") == set()
+    # host A's Docker network gone, host B's still there: kept (B's DeleteNetwork takes B's mark off)
+    del w.docker_networks[ours]
+    plan = w.plan()
+    assert leftover_ids(plan, "network") == set()
+    assert "several hosts" in {k.id: k.reason for k in plan.kept}[net.id]
