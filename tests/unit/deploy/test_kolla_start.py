@@ -52,3 +52,22 @@ def test_the_host_proc_sys_net_mount_is_forgotten_when_absent(tmp_path: Path):
     done = kolla_start(tmp_path, {"command": "sh -c 'echo ${COURIER_PROC_SYS_NET:-unset}'"},
                        COURIER_PROC_SYS_NET=str(tmp_path / "absent"))
     assert done.stdout.strip() == "unset"
+
+
+def test_kolla_set_configs_check_tells_kolla_ansible_whether_a_copy_is_stale(tmp_path: Path):
+    link = tmp_path / "kolla_set_configs"
+    link.symlink_to(KOLLA_START)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.conf").write_text("one")
+    (tmp_path / "config.json").write_text(json.dumps({"command": "false", "config_files": [
+        {"source": str(tmp_path / "src/*.conf"), "dest": str(tmp_path / "etc") + "/"}]}))
+    env = {**os.environ, "KOLLA_CONFIG_FILE": str(tmp_path / "config.json")}
+
+    def set_configs(*args: str) -> int:
+        return subprocess.run([sys.executable, str(link), *args], env=env, capture_output=True).returncode
+
+    assert set_configs("--check") == 1  # never copied
+    assert set_configs() == 0 and (tmp_path / "etc/a.conf").read_text() == "one"  # copies, runs nothing
+    assert set_configs("--check") == 0
+    (tmp_path / "src/a.conf").write_text("two")
+    assert set_configs("--check") == 1
