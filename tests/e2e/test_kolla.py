@@ -106,6 +106,8 @@ def test_kolla_container_serves_dockerd_and_leaves_nothing(kolla: Kolla) -> None
     # the image's own healthcheck command, as systemd or a non-Kolla operator would use it
     assert run("docker", "exec", kolla.name, "courier", "health").returncode == 0
 
+    # what kolla-ansible's reconfigure asks the running container: its copies are up to date
+    assert run("docker", "exec", kolla.name, "kolla_set_configs", "--check", check=False).returncode == 0
     # kolla_start copied kuryr.conf with config.json's owner and mode, and gave the log dir to kuryr:kolla
     conf_stat = run("docker", "exec", kolla.name, "stat", "-c", "%U %a", "/etc/kuryr/kuryr.conf").stdout.split()
     assert conf_stat == ["kuryr", "600"]
