@@ -50,7 +50,8 @@ def node_config(directory: Path, driver: str, port: int) -> Path:
     shutil.copy(REPO / "deploy/kolla/config.json", directory / "config.json")
     (directory / "kuryr.conf").write_text(
         f"[DEFAULT]\nkuryr_uri = http://127.0.0.1:{port}\ndebug = False\nlog_dir = /var/log/kolla/kuryr\n"
-        "capability_scope = global\nbindir = /var/lib/kolla/venv/libexec/kuryr\n"
+        # Kolla also sets capability_scope = global, which needs a Docker cluster store (Kolla's etcd): not here
+        "bindir = /var/lib/kolla/venv/libexec/kuryr\n"
         "[binding]\ndefault_driver = kuryr.lib.binding.drivers.veth\n"
         f"[neutron]\nauth_type = none\nendpoint = {stack.NEUTRON_URL}\n"
         f"[courier]\ndriver_name = {driver}\nport_ready_timeout = 20\n")
