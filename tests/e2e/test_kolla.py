@@ -1,7 +1,8 @@
 """The image run the way kolla-ansible runs kuryr-libnetwork's: deploy/kolla/config.json through kolla_start, the
-config directory at /var/lib/kolla/config_files, the host's /run, privileged and on the host network, logs in
-/var/log/kolla/kuryr, Kolla's healthcheck (`healthcheck_listen kuryr-server PORT`). Two containers ping through
-it; stopped, it leaves nothing behind. The image is deploy/build-image's, cached (tests/e2e/test_deploy.py).
+config directory at /var/lib/kolla/config_files, the host's /run, the host network (not privileged: see the
+fixture), logs in /var/log/kolla/kuryr, Kolla's healthcheck (`healthcheck_listen kuryr-server PORT`). Two
+containers ping through it; stopped, it leaves nothing behind. The image is deploy/build-image's, cached
+(tests/e2e/test_deploy.py).
 """
 
 from __future__ import annotations
@@ -69,15 +70,17 @@ def kolla(image: str, tmp_path: Path) -> Iterator[Kolla]:
     k = Kolla(name=f"kuryr-kolla-{tag}", driver=f"kolla-{tag}", port=free_port(), logs=tmp_path / "kolla-logs")
     conf_dir = node_config(tmp_path / "etc-kolla-kuryr", k.driver, k.port)
     k.logs.mkdir()
-    # kolla-ansible's kuryr_default_volumes (less /lib/modules, /usr/lib/docker and the dev-mode ones: nothing
-    # here needs them), with /run not `:shared`: this machine's / is a private mount.
-    run("docker", "run", "-d", "--name", k.name, "--network", "host", "--privileged", "--cap-add", "NET_ADMIN",
-        "-v", f"{conf_dir}:/var/lib/kolla/config_files/:ro", "-v", "/etc/localtime:/etc/localtime:ro",
-        "-v", "/run:/run", "-v", f"{k.logs}:/var/log/kolla/",
-        "--health-cmd", f"healthcheck_listen kuryr-server {k.port}", "--health-interval", "1s",
-        "--health-start-period", "30s", image)
     socket_path = f"{PLUGIN_DIR}/{k.driver}.sock"
     try:
+        # kolla-ansible's kuryr_default_volumes (less /lib/modules, /usr/lib/docker and the dev-mode ones: nothing
+        # here needs them), with /run not `:shared`: this machine's / is a private mount. Kolla also runs it
+        # privileged, which this machine cannot grant (runc: "unable to apply caps"): NET_ADMIN and the host's
+        # /proc/sys/net instead, as deploy/README.md runs the image outside Kolla.
+        run("docker", "run", "-d", "--name", k.name, "--network", "host", "--cap-add", "NET_ADMIN",
+            "-v", f"{conf_dir}:/var/lib/kolla/config_files/:ro", "-v", "/etc/localtime:/etc/localtime:ro",
+            "-v", "/run:/run", "-v", f"{k.logs}:/var/log/kolla/", "-v", "/proc/sys/net:/host/proc/sys/net",
+            "--health-cmd", f"healthcheck_listen kuryr-server {k.port}", "--health-interval", "1s",
+            "--health-start-period", "30s", image)
         deadline = time.monotonic() + START_TIMEOUT
         while not answers(socket_path):
             state = run("docker", "inspect", "-f", "{{.State.Status}}", k.name).stdout.strip()
