@@ -22,16 +22,25 @@ def _config_args(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+def _program_name() -> str:
+    """``kuryr-server`` when started through that name (Kolla), else ``courier``: oslo.log's log file name."""
+    name = os.path.basename(sys.argv[0])
+    return "courier" if not name or name.endswith(".py") else name
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from courier import config, metrics, server
     from courier.api.routes import Dispatcher, build_routes
     from courier.binding.manager import Binder
+    from courier.config import options
     from courier.driver.plugin import Plugin
     from courier.neutron.api import Neutron
     from courier.neutron.connection import connect
 
     conf = config.load(_config_args(args))
-    logcontext.setup(logging.DEBUG if args.debug else logging.INFO, stream=sys.stdout)
+    debug = args.debug or conf.debug
+    logcontext.setup(logging.DEBUG if debug else logging.INFO, stream=sys.stdout,
+                     path=options.log_path(conf, _program_name()))
     neutron = Neutron(connect(conf))
     plugin = Plugin(conf, neutron, Binder(conf))
     plugin.start()
@@ -78,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="kuryr.conf to read (repeatable; default /etc/kuryr/kuryr.conf)")
         p.add_argument("--debug", action="store_true", help="log debug messages")
     serve.set_defaults(func=cmd_serve)
-    from courier.ops import doctor, gc_cmd, status
+    from courier.ops import doctor, gc_cmd, health, status
 
-    for command in (doctor, status, gc_cmd):
+    for command in (doctor, status, gc_cmd, health):
         command.add_parser(sub)
     return parser
 

@@ -38,9 +38,10 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def setup(level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Log lines to ``stream`` (default stderr); ``courier serve`` uses stdout, as containers expect."""
-    handler = logging.StreamHandler(stream)
+def setup(level: int = logging.INFO, stream: TextIO | None = None, path: str | None = None) -> None:
+    """Log lines to the file ``path`` if given (appended; Kolla's log_dir), else to ``stream`` (default stderr);
+    ``courier serve`` uses stdout, as containers expect."""
+    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(stream)
     handler.addFilter(ContextFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(ctx)s] %(message)s"))
     root = logging.getLogger()

@@ -26,6 +26,11 @@ default_opts = [
                help="ConnectivityScope reported to Docker; empty means the same as capability_scope."),
     cfg.BoolOpt("process_external_connectivity", default=True,
                 help="Accepted for kuryr.conf compatibility; port mappings are left to Neutron."),
+    # oslo.log's names, as kuryr-libnetwork reads them (Kolla's kuryr.conf sets debug and log_dir).
+    cfg.BoolOpt("debug", default=False, help="Log debug messages (like `courier serve --debug`)."),
+    cfg.StrOpt("log_dir", default=None,
+               help="Log to <log_dir>/<log_file or program name>.log instead of stdout (oslo.log's rule)."),
+    cfg.StrOpt("log_file", default=None, help="Log file name (in log_dir when relative); unset: stdout."),
     cfg.BoolOpt("enable_ssl", default=False, help="Serve TLS on kuryr_uri."),
     cfg.StrOpt("ssl_cert_file", help="TLS certificate for kuryr_uri."),
     cfg.StrOpt("ssl_key_file", help="TLS key for kuryr_uri."),
@@ -150,6 +155,18 @@ def load(argv: list[str] | None = None, conf: cfg.ConfigOpts = CONF) -> cfg.Conf
     default_files = [f for f in DEFAULT_CONFIG_FILES if os.path.exists(f)]
     conf(argv or [], project="kuryr", default_config_files=default_files)
     return conf
+
+
+def log_path(conf: cfg.ConfigOpts, program: str) -> str | None:
+    """Where ``courier serve`` logs: oslo.log's rule (log_file, in log_dir when relative; log_dir alone:
+    <log_dir>/<program>.log, e.g. kuryr-server.log under Kolla); None: stdout."""
+    import os
+
+    if conf.log_file:
+        return os.path.join(conf.log_dir or "", conf.log_file)
+    if conf.log_dir:
+        return os.path.join(conf.log_dir, os.path.basename(program) + ".log")
+    return None
 
 
 def binding_host_id(conf: cfg.ConfigOpts = CONF) -> str:

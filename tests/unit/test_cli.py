@@ -9,7 +9,7 @@ from courier import __version__, cli
 
 def test_the_commands_operators_use():
     parser = cli.build_parser()
-    for command in ("serve", "doctor", "status", "gc"):
+    for command in ("serve", "doctor", "status", "gc", "health"):
         assert parser.parse_args([command]).command == command
     args = parser.parse_args(["serve", "--config-file", "a.conf", "--config-file", "b.conf", "--debug"])
     assert cli._config_args(args) == ["--config-file", "a.conf", "--config-file", "b.conf"] and args.debug

@@ -42,3 +42,14 @@ def test_kuryr_conf_is_accepted(tmp_path: Path) -> None:
     assert conf.binding.veth_dst_prefix == "eth"
     assert conf.courier.driver_name == "kuryr"
     assert conf.kuryr_uri is None  # no TCP listener unless asked for
+
+
+def test_log_file_follows_oslo_log_as_kolla_sets_log_dir():
+    conf = cfg.ConfigOpts()
+    options.register_opts(conf)
+    conf([])
+    assert options.log_path(conf, "kuryr-server") is None  # stdout
+    conf.set_override("log_dir", "/var/log/kolla/kuryr")
+    assert options.log_path(conf, "/opt/courier/bin/kuryr-server") == "/var/log/kolla/kuryr/kuryr-server.log"
+    conf.set_override("log_file", "courier.log")
+    assert options.log_path(conf, "kuryr-server") == "/var/log/kolla/kuryr/courier.log"
