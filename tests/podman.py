@@ -61,6 +61,18 @@ def available() -> str | None:
     return None
 
 
+def require() -> None:
+    """Skip without podman; fail instead where the stack must be complete (CI: scripts/stack installs it)."""
+    reason = available()
+    if reason is None:
+        return
+    import pytest
+
+    if os.environ.get("COURIER_REQUIRE_STACK") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def _toml_str(value: str | Path) -> str:
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 

@@ -21,7 +21,19 @@ class CniFailure(CourierError):
         self.code, self.details = code, details
 
 
+# Courier's errors in CNI's terms; the first match wins (subclasses before their bases)
+_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (AddressInUse, spec.ADDRESS_IN_USE),
+    (PoolExhausted, spec.NO_ADDRESS_LEFT),
+    (InvalidRequest, spec.INVALID_CONFIG),
+    (NeutronUnavailable, spec.TRY_AGAIN_LATER),
+    (BindingError, spec.BINDING_FAILED),
+    (CourierError, spec.NEUTRON_FAILED),
+)
+
+
 def error_object(exc: BaseException, command: str, version: str) -> tuple[int, dict[str, object]]:
+    mapped = next((c for kind, c in _CODES if isinstance(exc, kind)), None)
     if isinstance(exc, CniFailure):
         code, msg, details = exc.code, str(exc), exc.details
     elif isinstance(exc, pydantic.ValidationError):
@@ -31,18 +43,8 @@ def error_object(exc: BaseException, command: str, version: str) -> tuple[int, d
     elif isinstance(exc, NotFound):
         code = spec.UNKNOWN_CONTAINER if command == "CHECK" else spec.INVALID_CONFIG
         msg, details = str(exc), ""
-    elif isinstance(exc, AddressInUse):
-        code, msg, details = spec.ADDRESS_IN_USE, str(exc), ""
-    elif isinstance(exc, PoolExhausted):
-        code, msg, details = spec.NO_ADDRESS_LEFT, str(exc), ""
-    elif isinstance(exc, InvalidRequest):
-        code, msg, details = spec.INVALID_CONFIG, str(exc), ""
-    elif isinstance(exc, NeutronUnavailable):
-        code, msg, details = spec.TRY_AGAIN_LATER, str(exc), ""
-    elif isinstance(exc, BindingError):
-        code, msg, details = spec.BINDING_FAILED, str(exc), ""
-    elif isinstance(exc, CourierError):
-        code, msg, details = spec.NEUTRON_FAILED, str(exc), ""
+    elif mapped is not None:
+        code, msg, details = mapped, str(exc), ""
     else:
         LOG.exception("CNI %s failed unexpectedly", command)
         code, msg, details = spec.INTERNAL, f"internal error in {command}: {type(exc).__name__}", "see the Courier log"

@@ -25,15 +25,6 @@ RESULT = {"interfaces": [{"name": "eth0", "mac": "02:00:00:00:00:05", "sandbox":
 HOST_LINK_KINDS = re.compile(r"^(cni-podman|veth|podman)")  # what podman's default CNI bridge would create
 
 
-def _require_podman() -> None:
-    reason = podman_mod.available()
-    if reason is None:
-        return
-    if os.environ.get("COURIER_REQUIRE_STACK") == "1":  # CI: scripts/stack install provides podman
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 def _netns() -> set[str]:
     return {n for n in os.listdir(podman_mod.NETNS_DIR) if n.startswith("netns-")} \
         if podman_mod.NETNS_DIR.exists() else set()
@@ -41,7 +32,7 @@ def _netns() -> set[str]:
 
 @pytest.fixture(scope="module")
 def pm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
-    _require_podman()
+    podman_mod.require()
     work = tmp_path_factory.mktemp("podman")
     plugins = work / "plugins"
     podman_mod.install_plugin(FAKE_CNI, plugins, "fake-cni")
